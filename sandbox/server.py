@@ -1,0 +1,377 @@
+"""One loopback HTTP server for both emulators: routing, faults, latency, request counts, admin.
+
+Jira answers under `/rest/...`, GitHub under `/api/v3/...` and `/api/graphql` (GitHub Enterprise
+paths, so one client serves github.com and GHES). `/_sandbox/...` is the control plane: request
+counts, fault settings, advancing the clock; it is never faulted and needs no credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from sandbox.model import Store
+
+JIRA_API_TOKEN = "sandbox-jira-api-token"  # Cloud: Basic email:token
+JIRA_PAT = "sandbox-jira-personal-access-token"  # Data Center: Bearer
+GITHUB_TOKEN = "ghp_sandbox0000000000000000000000000000"
+
+FAULT_KINDS = ("429", "429_no_retry_after", "403_secondary", "403_secondary_no_retry_after",
+               "502_burst", "503", "reset", "slow")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # without the query string
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    base_url: str  # "http://127.0.0.1:PORT", as the client addressed the server
+    params: dict[str, str] = field(default_factory=dict)  # named groups of the route pattern
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(status, body, {"Content-Type": "application/json;charset=UTF-8", **(headers or {})})
+
+
+Handler = Callable[[Request], Response]
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+
+    def add(self, method: str, pattern: str, name: str, handler: Handler) -> None:
+        """`pattern` is a regex over the path with named groups; `name` is what request counts report."""
+        self._routes.append((method, re.compile(pattern + r"\Z"), name, handler))
+
+    def match(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+        for route_method, regex, name, handler in self._routes:
+            m = regex.match(path)
+            if m and route_method == method:
+                return name, handler, m.groupdict()
+        return None
+
+    def path_known(self, path: str) -> bool:
+        return any(regex.match(path) for _, regex, _, _ in self._routes)
+
+
+@dataclass
+class FaultSettings:
+    rate: float = 0.0  # share of API requests that fail
+    kinds: list[str] = field(default_factory=lambda: list(FAULT_KINDS[:-1]))  # "slow" only when asked
+    retry_after_s: int = 1  # what Retry-After / X-RateLimit-Reset ask for (real services: up to 60 s)
+    burst: int = 3  # consecutive 502s in a 502 burst
+    slow_s: float = 20.0  # how long a "slow" response stalls before answering
+    seed: int = 0
+
+
+@dataclass
+class Stats:
+    requests: dict[str, int] = field(default_factory=dict)  # route name -> count (faulted ones included)
+    faults: dict[str, int] = field(default_factory=dict)
+    early_retries: int = 0  # requests for a URL sooner than its last Retry-After allowed
+
+
+class App:
+    """The state every handler sees: the organisation, the mode, the lock, the counters."""
+
+    def __init__(self, store: Store, jira_deployment: str = "cloud") -> None:
+        if jira_deployment not in ("cloud", "datacenter"):
+            raise ValueError("jira_deployment must be 'cloud' or 'datacenter'")
+        self.store = store
+        self.jira_deployment = jira_deployment
+        self.lock = threading.RLock()  # held while handling a request and while advancing the clock
+        self.router = Router()
+        self.stats = Stats()
+        self.faults = FaultSettings()
+        self.latency_ms = 0.0
+        self._fault_rng = random.Random(0)
+        self._burst_left = 0
+        self._not_before: dict[str, float] = {}
+        from sandbox import github_api, jira_api  # the emulators register their routes
+
+        jira_api.register(self)
+        github_api.register(self)
+        self._register_admin()
+
+    # -- control plane -------------------------------------------------------------------------
+    def set_faults(self, **settings: Any) -> FaultSettings:
+        with self.lock:
+            unknown = set(settings.get("kinds", [])) - set(FAULT_KINDS)
+            if unknown:
+                raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
+            self.faults = FaultSettings(**{**asdict(self.faults), **settings})
+            self._fault_rng = random.Random(self.faults.seed)
+            self._burst_left = 0
+            return self.faults
+
+    def reset_stats(self) -> None:
+        with self.lock:
+            self.stats = Stats()
+
+    def advance(self, fraction: float, days: float = 1.0, seed: int | None = None) -> int:
+        """Move the clock on by `days` and change `fraction` of the items; returns how many changed."""
+        from sandbox import generator
+
+        with self.lock:
+            return generator.advance(self.store, fraction=fraction, days=days, seed=seed)
+
+    def _register_admin(self) -> None:
+        r = self.router
+
+        def stats(req: Request) -> Response:
+            s = self.stats
+            return json_response({"requests": s.requests, "total": sum(s.requests.values()),
+                                  "faults": s.faults, "early_retries": s.early_retries})
+
+        def reset(req: Request) -> Response:
+            self.reset_stats()
+            return Response(204)
+
+        def faults(req: Request) -> Response:
+            if req.method == "PUT":
+                try:
+                    self.set_faults(**(req.json() or {}))
+                except (TypeError, ValueError) as e:
+                    return json_response({"error": str(e)}, 400)
+            return json_response(asdict(self.faults))
+
+        def latency(req: Request) -> Response:
+            if req.method == "PUT":
+                self.latency_ms = float((req.json() or {}).get("ms", 0))
+            return json_response({"ms": self.latency_ms})
+
+        def advance(req: Request) -> Response:
+            body = req.json() or {}
+            changed = self.advance(float(body.get("fraction", 0.01)), float(body.get("days", 1.0)),
+                                   body.get("seed"))
+            return json_response({"changed": changed, "now": self.store.now.isoformat()})
+
+        r.add("GET", "/_sandbox/stats", "admin", stats)
+        r.add("POST", "/_sandbox/stats/reset", "admin", reset)
+        for m in ("GET", "PUT"):
+            r.add(m, "/_sandbox/faults", "admin", faults)
+            r.add(m, "/_sandbox/latency", "admin", latency)
+        r.add("POST", "/_sandbox/advance", "admin", advance)
+
+    # -- request path --------------------------------------------------------------------------
+    def count(self, name: str) -> None:
+        self.stats.requests[name] = self.stats.requests.get(name, 0) + 1
+
+    def pick_fault(self, url: str) -> str | None:
+        """Decide, deterministically from the fault seed, whether this request fails and how."""
+        now = time.monotonic()
+        with self.lock:
+            if url in self._not_before and now < self._not_before[url] - 0.05:
+                self.stats.early_retries += 1
+            f = self.faults
+            if self._burst_left > 0:
+                self._burst_left -= 1
+                kind = "502_burst"
+            elif f.rate > 0 and f.kinds and self._fault_rng.random() < f.rate:
+                kind = self._fault_rng.choice(f.kinds)
+                if kind == "502_burst":
+                    self._burst_left = max(f.burst - 1, 0)
+            else:
+                return None
+            self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
+            if kind in ("429", "403_secondary", "503"):
+                self._not_before[url] = now + f.retry_after_s
+            return kind
+
+
+def fault_response(kind: str, is_github: bool, retry_after_s: int) -> Response:
+    """The error a real service sends for this fault, in its own body shape and headers."""
+    reset_epoch = str(int(time.time()) + retry_after_s)
+    if is_github:
+        secondary = {
+            "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+                       "again. If you reach out to GitHub Support for help, please include the request ID "
+                       "0000:0000:0000000:0000000:00000000.",
+            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+                                 "#about-secondary-rate-limits",
+        }
+        if kind in ("429", "403_secondary"):
+            return json_response(secondary, 429 if kind == "429" else 403, {"Retry-After": str(retry_after_s)})
+        if kind in ("429_no_retry_after", "403_secondary_no_retry_after"):
+            return json_response(secondary, 429 if kind.startswith("429") else 403)
+        if kind == "503":
+            return json_response({"message": "Service Unavailable"}, 503, {"Retry-After": str(retry_after_s)})
+        return Response(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                        {"Content-Type": "text/html"})
+    if kind == "429":
+        return json_response({"errorMessages": ["Rate limit exceeded."], "errors": {}}, 429,
+                             {"Retry-After": str(retry_after_s), "X-RateLimit-Limit": "350",
+                              "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": _iso_in(retry_after_s),
+                              "RateLimit-Reason": "jira-burst-based"})
+    if kind in ("429_no_retry_after", "403_secondary_no_retry_after", "403_secondary"):
+        return json_response({"errorMessages": ["Rate limit exceeded."], "errors": {}}, 429,
+                             {"X-RateLimit-Limit": "350", "X-RateLimit-Remaining": "0",
+                              "X-RateLimit-Reset": _iso_in(retry_after_s), "X-Reset-Epoch": reset_epoch})
+    if kind == "503":
+        return json_response({"errorMessages": ["Service Unavailable"], "errors": {}}, 503,
+                             {"Retry-After": str(retry_after_s)})
+    return Response(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"})
+
+
+def _iso_in(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "flowlens-sandbox"
+    app: App  # set on the subclass per server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _dispatch(self) -> None:
+        app = self.app
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+        req = Request(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
+                      {k.lower(): v for k, v in self.headers.items()}, body, f"http://{host}")
+        is_admin = split.path.startswith("/_sandbox/")
+        is_github = split.path.startswith("/api/")
+        matched = app.router.match(self.command, split.path)
+        if not is_admin:
+            with app.lock:
+                app.count(matched[0] if matched else "unmatched")
+            if app.latency_ms:
+                time.sleep(app.latency_ms / 1000 * (0.5 + random.random()))
+            kind = app.pick_fault(self.path)
+            if kind == "slow":
+                time.sleep(app.faults.slow_s)
+            elif kind == "reset":
+                return self._reset_mid_body()
+            elif kind:
+                return self._send(fault_response(kind, is_github, app.faults.retry_after_s))
+        if matched is None:
+            return self._send(not_found(is_github, app.router.path_known(split.path)))
+        name, handler, params = matched
+        req.params = params
+        try:
+            with app.lock:
+                resp = handler(req)
+        except Exception as e:  # an emulator bug must show as a 500, not a hung client
+            resp = json_response({"message": f"sandbox error: {type(e).__name__}: {e}"}, 500)
+        self._send(resp)
+
+    def _send(self, resp: Response) -> None:
+        self.send_response(resp.status)
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if resp.body and self.command != "HEAD":
+            self.wfile.write(resp.body)
+
+    def _reset_mid_body(self) -> None:
+        body = b'{"startAt":0,"maxResults":100,"total":12345,"issues":[{"id":"1000'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "65536")
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+
+def not_found(is_github: bool, path_known: bool) -> Response:
+    if is_github:
+        return json_response({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+    if path_known:
+        return json_response({"errorMessages": ["Method Not Allowed"], "errors": {}}, 405)
+    return json_response({"errorMessages": ["null for uri: not found"], "errors": {}}, 404)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # client hung up: not our problem
+        pass
+
+
+class Sandbox:
+    """A running sandbox: `with Sandbox(store) as sb: requests.get(sb.url + ...)`."""
+
+    def __init__(self, store: Store, host: str = "127.0.0.1", port: int = 0,
+                 jira_deployment: str = "cloud") -> None:
+        self.app = App(store, jira_deployment)
+        handler = type("Handler", (_Handler,), {"app": self.app})
+        self._server = _Server((host, port), handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def env(self) -> dict[str, str]:
+        """The variables of DESIGN.md that point a client at this sandbox."""
+        person = self.app.store.people[self.app.store.jira_user_pid]
+        env = {"JIRA_URL": self.url}
+        if self.app.jira_deployment == "cloud":
+            env |= {"JIRA_EMAIL": person.email, "JIRA_API_TOKEN": JIRA_API_TOKEN}
+        else:
+            env |= {"JIRA_PAT": JIRA_PAT}
+        return env | {"GITHUB_API_URL": f"{self.url}/api/v3", "GITHUB_TOKEN": GITHUB_TOKEN}
+
+    def start(self) -> "Sandbox":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
