@@ -174,6 +174,7 @@ class GhEvent:
     label: str | None = None
     assignee: str | None = None  # login
     dismissed_review_id: int | None = None  # review_dismissed: the review's event id
+    dismissed_state: str | None = None  # review_dismissed: the review's state before it was dismissed
     commit_sha: str | None = None
 
 

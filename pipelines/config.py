@@ -1,0 +1,239 @@
+"""flowlens.toml: loading and validation (pydantic v2). Errors are one line naming the key and the file."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+FlowState = Literal["backlog", "active", "queue", "approval", "decision", "blocked", "done"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Tried after the configured patterns when use_default_patterns is on (METRICS.md "Flow states").
+DEFAULT_PATTERNS: list[tuple[str, str]] = [
+    ("pending approval|awaiting approval|sign.?off|approval|review", "approval"),
+    ("needs decision|awaiting input|awaiting decision|escalated|on hold", "decision"),
+    ("blocked|impeded|waiting on dependency", "blocked"),
+    ("ready for|to deploy|waiting for", "queue"),
+]
+
+
+class ConfigError(Exception):
+    """A user mistake in flowlens.toml; the message is one line naming the key and the file."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValueError(f"invalid regular expression {value!r}: {e}") from None
+    return value
+
+
+def _check_tz(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Berlin')") from None
+    return value
+
+
+class JiraSource(_Strict):
+    enabled: bool = True
+    projects: list[str] = Field(default_factory=list)
+    jql: str | None = None
+    overlap_minutes: int = Field(10, ge=0)
+    reconcile_every_runs: int = Field(7, ge=1)
+
+
+class GithubSource(_Strict):
+    enabled: bool = True
+    api: Literal["graphql", "rest"] = "graphql"
+    organizations: list[str] = Field(default_factory=list)
+    repositories: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    overlap_minutes: int = Field(10, ge=0)
+
+
+class Sources(_Strict):
+    jira: JiraSource = Field(default_factory=JiraSource)
+    github: GithubSource = Field(default_factory=GithubSource)
+
+
+class StatusPattern(_Strict):
+    pattern: str
+    state: FlowState
+
+    _re = field_validator("pattern")(_check_regex)
+
+
+class StatusMapping(_Strict):
+    use_default_patterns: bool = True
+    patterns: list[StatusPattern] = Field(default_factory=list)
+    # project key -> {status name -> state}
+    projects: dict[str, dict[str, FlowState]] = Field(default_factory=dict)
+    github_labels: dict[str, FlowState] = Field(default_factory=dict)
+
+    def all_patterns(self) -> list[tuple[str, str]]:
+        """Configured patterns first, then the defaults (if on); the first match wins."""
+        own = [(p.pattern, p.state) for p in self.patterns]
+        return own + (DEFAULT_PATTERNS if self.use_default_patterns else [])
+
+
+class Member(_Strict):
+    person: str
+    valid_from: date | datetime | None = None
+    valid_to: date | datetime | None = None
+
+    @field_validator("person")
+    @classmethod
+    def _person(cls, v: str) -> str:
+        if not re.match(r"^(jira|github):.+", v):
+            raise ValueError(f"person {v!r} must be 'jira:<accountId or user key>' or 'github:<login>'")
+        return v
+
+
+class Team(_Strict):
+    key: str
+    name: str | None = None
+    calendar: str = "default"
+    github_team: str | None = None
+    jira_projects: list[str] = Field(default_factory=list)
+    github_repositories: list[str] = Field(default_factory=list)
+    members: list[Member] = Field(default_factory=list)
+
+
+class Identity(_Strict):
+    jira: str
+    github: str
+
+
+class Calendar(_Strict):
+    timezone: str = "UTC"
+    workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    hours: tuple[time, time] = (time(9), time(17))
+    holidays: list[date] = Field(default_factory=list)
+
+    _tz = field_validator("timezone")(_check_tz)
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _hours(cls, v: object) -> object:
+        if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, str) for x in v):
+            try:
+                return tuple(time.fromisoformat(x) for x in v)
+            except ValueError:
+                raise ValueError(f"hours must be two 'HH:MM' times, got {list(v)}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> "Calendar":
+        if self.hours[0] >= self.hours[1]:
+            raise ValueError("hours: the start must be before the end")
+        return self
+
+
+class Bots(_Strict):
+    names: list[str] = Field(default_factory=list)
+
+
+class Decisions(_Strict):
+    github_labels: list[str] = Field(default_factory=lambda: ["needs-decision", "needs-discussion"])
+
+
+class Privacy(_Strict):
+    min_group_size: int = Field(3, ge=1)
+
+
+class Schedule(_Strict):
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+    _tz = field_validator("timezone")(_check_tz)
+
+
+class Config(_Strict):
+    sources: Sources = Field(default_factory=Sources)
+    status_mapping: StatusMapping = Field(default_factory=StatusMapping)
+    teams: list[Team] = Field(default_factory=list)
+    identities: list[Identity] = Field(default_factory=list)
+    calendars: dict[str, Calendar] = Field(default_factory=dict)
+    bots: Bots = Field(default_factory=Bots)
+    decisions: Decisions = Field(default_factory=Decisions)
+    privacy: Privacy = Field(default_factory=Privacy)
+    schedule: Schedule = Field(default_factory=Schedule)
+    path: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Config":
+        keys = [t.key for t in self.teams]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"teams: duplicate team key {sorted(dup)[0]!r}")
+        for i, t in enumerate(self.teams):
+            if t.calendar != "default" and t.calendar not in self.calendars:
+                raise _KeyedError(f"teams.{i}.calendar", f"unknown calendar {t.calendar!r}; define "
+                                  f"[calendars.{t.calendar}]")
+        return self
+
+    def calendar_table(self) -> dict[str, Calendar]:
+        """Every calendar, with `default` always present."""
+        return {"default": Calendar(), **self.calendars}
+
+
+class _KeyedError(ValueError):
+    def __init__(self, key: str, msg: str) -> None:
+        super().__init__(msg)
+        self.key = key
+
+
+def _loc(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tagged-union")))
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Load flowlens.toml from `path`, else FLOWLENS_CONFIG, else ./flowlens.toml; none: the defaults."""
+    if path is None:
+        env = os.environ.get("FLOWLENS_CONFIG")
+        if env:
+            path = env
+        elif Path("flowlens.toml").exists():
+            path = "flowlens.toml"
+        else:
+            return Config()
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: file not found (set --config or FLOWLENS_CONFIG to an existing file)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = _loc(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (see flowlens.example.toml for the valid keys)"
+        elif err["type"] == "value_error" and isinstance(err.get("ctx", {}).get("error"), _KeyedError):
+            key = err["ctx"]["error"].key
+        return _raise(p, key, msg, err.get("input"), err["type"])
+    return cfg.model_copy(update={"path": str(p)})
+
+
+def _raise(p: Path, key: str, msg: str, value: object, kind: str) -> Config:
+    shown = "" if kind in ("extra_forbidden", "value_error") or isinstance(value, dict) else f" (got {value!r})"
+    raise ConfigError(f"{p}: {key or '<top level>'}: {msg}{shown}".replace("\n", " "))
