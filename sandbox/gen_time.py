@@ -26,7 +26,7 @@ def _holidays(hs: tuple[str, ...]) -> frozenset[date]:
 class WorkClock:
     """Adds working hours in one calendar (time zone, workdays, hours, holidays)."""
 
-    __slots__ = ("zone", "workdays", "start", "end", "holidays")
+    __slots__ = ("end", "holidays", "start", "workdays", "zone")
 
     def __init__(self, cal: Calendar) -> None:
         self.zone = _zone(cal.tz)
@@ -49,8 +49,7 @@ class WorkClock:
             if not self._workday(d) or local >= day_end:
                 local = day_start + timedelta(days=1)
                 continue
-            if local < day_start:
-                local = day_start
+            local = max(local, day_start)
             left = (day_end - local).total_seconds()
             if remaining < left:
                 local = local + timedelta(seconds=remaining)

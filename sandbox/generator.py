@@ -1,0 +1,209 @@
+"""The sandbox's seeded organisation: `generate`, `advance`, `write_pages`, `config_toml`.
+
+Every random choice comes from a `random.Random` seeded from (scale, seed, item), never the wall clock,
+so the same scale and seed give the same organisation, item by item.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from datetime import timedelta
+
+from sandbox.gen_config import config_toml
+from sandbox.gen_github import build_gh_issue, build_pull
+from sandbox.gen_jira import build_issue, item, pick_issuetype
+from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, Org, build_org
+from sandbox.gen_time import NOW
+from sandbox.model import GhIssue, GhPull, JiraHistory, JiraIssue, JiraLink, Store
+
+__all__ = ["NOW", "SCALES", "advance", "config_toml", "generate", "write_pages"]
+
+# Jira issues, pull requests, GitHub issues
+SCALES = {"small": (300, 200, 50), "medium": (12_000, 8_000, 1_500), "large": (600_000, 350_000, 50_000)}
+CHURN_SHARE = 0.015  # items with more than 100 histories / timeline events
+FIRST_HISTORY_ID = 100_000
+FIRST_EVENT_ID = 5_000_000_000
+EPICS_KEPT = 50  # issues join one of their project's 50 newest epics
+
+
+def _check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
+
+
+def jira_plan(org: Org, scale: str, seed: int, n: int) -> list[tuple[object, str, str]]:
+    """Creation instants and projects of the issues, sorted by creation (ids follow this order)."""
+    rng = random.Random(f"jira-plan:{scale}:{seed}")
+    keys = [p[0] for p in PROJECTS]
+    weights = [PROJECT_WEIGHTS[k] for k in keys]
+    span = (org.now - org.start).total_seconds()
+    out = []
+    for i in range(n):
+        project = rng.choices(keys, weights)[0]
+        # more recent work is denser: the organisation grew
+        t = org.start + timedelta(seconds=span * (rng.random() ** 0.85))
+        team = org.projects[project].team
+        t = org.clock(org.members_at(team, t)[0]).add(t, rng.random() * 0.5)
+        if t >= org.now:
+            t = org.now - timedelta(hours=rng.randint(1, 48))
+        out.append((t, project, f"{i}"))
+    out.sort(key=lambda x: (x[0], x[2]))
+    return out
+
+
+def build_jira(org: Org, scale: str, seed: int, n: int) -> list[JiraIssue]:
+    plan = jira_plan(org, scale, seed, n)
+    counters = {k: 0 for k in org.projects}
+    epics: dict[str, list] = {k: [] for k in org.projects}
+    pindex = {p[0]: i for i, p in enumerate(PROJECTS)}
+    span = org.now - org.start
+    issues: list[JiraIssue] = []
+    forced = 0
+    ops = [k for k, x in enumerate(plan) if x[1] == "OPS"]
+    pending = set(ops[-2:])  # the newest service requests wait for approval at the clock
+    for i, (created, project, tag) in enumerate(plan):
+        rng = random.Random(f"jira:{scale}:{seed}:{tag}")
+        counters[project] += 1
+        key = f"{project}-{counters[project]}"
+        itype = pick_issuetype(rng, project)
+        churn = 0
+        early = created < org.start + span * 0.35
+        if early and project != "OPS" and itype != "Epic" and (rng.random() < CHURN_SHARE * 2.5 or forced < 2):
+            churn = rng.randint(120, 300)
+            forced += 1
+        issue = build_issue(org, rng, 10_000 + i, key, project, pindex[project], created, org.now, epics[project],
+                            itype, churn, i in pending)
+        if itype == "Epic":
+            epics[project].append((key, str(issue.id), created))
+            del epics[project][:-EPICS_KEPT]
+        issues.append(issue)
+    return issues
+
+
+def _insert_history(issue: JiraIssue, h: JiraHistory) -> None:
+    times = [x.created for x in issue.histories]
+    issue.histories.insert(bisect.bisect_right(times, h.created), h)
+    issue.updated = max(issue.updated, h.created)
+
+
+def add_links(org: Org, issues: list[JiraIssue], scale: str, seed: int) -> None:
+    """'Blocks' links between issues of different teams, with Link change items on both issues."""
+    rng = random.Random(f"links:{scale}:{seed}")
+    team_of = {i.key: org.projects[i.project].team for i in issues}
+    n = 0
+    for pos, b in enumerate(issues):
+        if b.project == "OPS" or b.issuetype == "Epic" or rng.random() > 0.07:
+            continue
+        starts = [h.created for h in b.histories
+                  if any(it.field == "status" and org.statuses[it.to].state == "active" for it in h.items)]
+        if not starts:
+            continue
+        t = starts[0] + timedelta(minutes=rng.randint(5, 120))
+        if t >= org.now:
+            continue
+        cands = [x for x in issues[max(0, pos - 200):pos]
+                 if team_of[x.key] != team_of[b.key] and x.project != "OPS" and x.created < t]
+        if not cands:
+            continue
+        x = rng.choice(cands)
+        n += 1
+        kind = "Blocks" if rng.random() < 0.8 else "Relates"
+        link = JiraLink(id=str(20_000 + n), type=kind, outward_key=x.key, inward_key=b.key, created=t)
+        b_text, x_text = ((f"This issue is blocked by {x.key}", f"This issue blocks {b.key}") if kind == "Blocks"
+                          else (f"This issue relates to {x.key}", f"This issue relates to {b.key}"))
+        author = b.histories[0].author if b.histories else b.reporter
+        _insert_history(b, JiraHistory(0, author, t, [item("Link", None, None, None, x.key, b_text)]))
+        _insert_history(x, JiraHistory(0, author, t, [item("Link", None, None, None, b.key, x_text)]))
+        t_rm = t + timedelta(hours=rng.lognormvariate(3.5, 1.0))
+        if rng.random() < 0.25 and t_rm < org.now:
+            t_rm = t_rm.replace(microsecond=0)
+            _insert_history(b, JiraHistory(0, author, t_rm, [item("Link", None, x.key, b_text, None, None)]))
+            _insert_history(x, JiraHistory(0, author, t_rm, [item("Link", None, b.key, x_text, None, None)]))
+        else:
+            b.links.append(link)
+            x.links.append(link)
+
+
+def number_histories(issues: list[JiraIssue], first: int = FIRST_HISTORY_ID) -> None:
+    """History ids: unique across the site and increasing with time."""
+    allh = [(h.created, i.id, k, h) for i in issues for k, h in enumerate(i.histories)]
+    allh.sort(key=lambda x: (x[0], x[1], x[2]))
+    for n, (_c, _i, _k, h) in enumerate(allh):
+        h.id = first + n
+
+
+def build_github(org: Org, scale: str, seed: int, n_pulls: int, n_issues: int):
+    rng = random.Random(f"gh-plan:{scale}:{seed}")
+    span = (org.now - org.start).total_seconds()
+    plan = []  # (created, repo index, kind, tag)
+    for kind, n in (("pull", n_pulls), ("issue", n_issues)):
+        for i in range(n):
+            ri = rng.choices(range(len(org.repos)), org.repo_weights)[0]
+            repo = org.repos[ri]
+            t = org.start + timedelta(seconds=span * (rng.random() ** 0.85))
+            if repo.archived and t > ARCHIVED_AT - timedelta(days=20):
+                t = org.start + (t - org.start) * ((ARCHIVED_AT - timedelta(days=20) - org.start) / (org.now - org.start))
+            t = org.clock(org.members_at(repo.team, t)[0]).add(t, rng.random() * 0.5)
+            if t >= org.now:
+                t = org.now - timedelta(hours=rng.randint(1, 48))
+            plan.append((t, ri, kind, f"{kind}{i}"))
+    plan.sort(key=lambda x: (x[0], x[3]))
+    numbers = [0] * len(org.repos)
+    pulls: list[GhPull] = []
+    gh_issues: list[GhIssue] = []
+    dismissals = []
+    forced = 0
+    span_td = org.now - org.start
+    for k, (created, ri, kind, tag) in enumerate(plan):
+        repo = org.repos[ri]
+        numbers[ri] += 1
+        irng = random.Random(f"gh:{scale}:{seed}:{tag}")
+        if kind == "pull":
+            churn = 0
+            if (created < org.start + span_td * 0.4 and not repo.archived
+                    and (irng.random() < CHURN_SHARE * 2.5 or forced < 2)):
+                churn = irng.randint(120, 250)
+                forced += 1
+            pull, dis = build_pull(org, irng, repo, numbers[ri], 1_900_000_000 + k * 3, created, org.now, churn)
+            pulls.append(pull)
+            dismissals.extend(dis)
+        else:
+            gh_issues.append(build_gh_issue(org, irng, repo, numbers[ri], 2_800_000_000 + k * 3, created, org.now))
+    number_events(pulls, gh_issues)
+    for d, rev in dismissals:
+        d.dismissed_review_id = rev.id
+    return pulls, gh_issues
+
+
+def number_events(pulls: list[GhPull], issues: list[GhIssue], first: int = FIRST_EVENT_ID) -> None:
+    """Timeline event ids: unique and increasing with time."""
+    alle = [(e.created_at, it.repo, it.number, k, e) for it in [*pulls, *issues] for k, e in enumerate(it.events)]
+    alle.sort(key=lambda x: x[:4])
+    for n, x in enumerate(alle):
+        x[4].id = first + n * 7
+
+
+def generate(scale: str, seed: int) -> Store:
+    """The whole organisation for `scale` ("small", "medium") and `seed`, at the fixed clock NOW."""
+    _check_scale(scale)
+    if scale == "large":
+        raise ValueError("scale 'large' is only written to disk; use write_pages")
+    n_jira, n_pulls, n_gh = SCALES[scale]
+    org = build_org(scale, seed)
+    issues = build_jira(org, scale, seed, n_jira)
+    add_links(org, issues, scale, seed)
+    number_histories(issues)
+    pulls, gh_issues = build_github(org, scale, seed, n_pulls, n_gh)
+    platform = org.members_at("platform", org.now)
+    return Store(
+        seed=seed, scale=scale, now=org.now, teams=org.teams, people=org.people, memberships=org.memberships,
+        jira_statuses=org.statuses, jira_projects=org.projects, jira_issues=issues,
+        github_orgs=sorted({r.org for r in org.repos}), github_repos=org.repos,
+        github_team_members=org.team_members, github_pulls=pulls, github_issues=gh_issues,
+        jira_user_pid=platform[0], github_user_login=org.people[platform[0]].login)
+
+
+from sandbox.gen_advance import advance
+from sandbox.gen_pages import write_pages
+
