@@ -1,0 +1,63 @@
+"""Jira connector cost: requests per 1,000 issues for a full sync, and the incremental share after 1% changed."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from connectors.http import HttpSettings
+from connectors.jira import JiraSettings, connect
+
+HTTP = HttpSettings(backoff_base_s=0.05, backoff_max_s=1.0, max_in_flight=4)
+
+
+def _sync(env: dict, root: Path, cursors: dict | None = None) -> tuple[dict, dict]:
+    src = connect(JiraSettings.from_env(env, http=HTTP))
+    results = {k: src.extract_project(root, k, (cursors or {}).get(k)) for k in src.discover_projects()}
+    return results, src.client.log.requests
+
+
+def run(scale: str, deployment: str = "cloud") -> dict:
+    from sandbox import generator
+    from sandbox.server import Sandbox
+
+    store = generator.generate(scale, 1)
+    n = len(store.jira_issues)
+    with Sandbox(store, port=0, jira_deployment=deployment) as sb, tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        full, by_endpoint = _sync(sb.env(), Path(tmp) / "full")
+        full_s = time.perf_counter() - started
+        full_requests = sum(by_endpoint.values())
+        approvals = sum(v for k, v in by_endpoint.items() if "servicedeskapi" in k)
+        changed = sb.app.advance(0.01)
+        started = time.perf_counter()
+        inc, _ = _sync(sb.env(), Path(tmp) / "inc", {k: r.cursor for k, r in full.items()})
+        inc_s = time.perf_counter() - started
+        inc_requests = sum(r.requests for r in inc.values()) + 2  # + serverInfo, myself of the new connection
+        inc_issues = sum(r.records.get("issues", 0) for r in inc.values())
+    return {
+        "deployment": deployment,
+        "issues": n,
+        "histories": sum(len(i.histories) for i in store.jira_issues),
+        "issues_over_100_histories": sum(len(i.histories) > 100 for i in store.jira_issues),
+        "full_requests": full_requests,
+        "full_requests_per_1000_issues": round(full_requests * 1000 / n, 1),
+        "full_requests_per_1000_issues_without_approvals": round((full_requests - approvals) * 1000 / n, 1),
+        "approvals_requests": approvals,
+        "full_s": round(full_s, 2),
+        "changed_issues": changed,
+        "incremental_issues_landed": inc_issues,
+        "incremental_requests": inc_requests,
+        "incremental_share_of_full": round(inc_requests / full_requests, 4),
+        "incremental_s": round(inc_s, 2),
+        "requests_by_endpoint": dict(by_endpoint),
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    for scale in sys.argv[1:] or ["small", "medium"]:
+        print(scale, json.dumps(run(scale), indent=1))

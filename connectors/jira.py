@@ -1,0 +1,379 @@
+"""Jira connector: every issue, its complete changelog, links and JSM approvals, incrementally.
+
+Writes raw pages to the landing area (streams `issues`, `changelogs`, `approvals`, `issue_ids`; and
+`statuses`, `fields`, `myself`, `link_types` under `_site`). Knows nothing of Dagster or the warehouse.
+Endpoints, quirks and choices: README_jira.md beside this file.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.http import ApiError, ConnectorError, HttpClient, HttpSettings, NotFoundError
+from connectors.jira_pages import (
+    iter_approval_pages,
+    iter_bulk_changelog_pages,
+    iter_issue_changelog_pages,
+    iter_project_pages,
+    iter_search_pages,
+)
+from connectors.jira_time import normalize_created, parse_time, since_clause, user_zone
+from connectors.landing import Landing
+
+BASE_FIELDS = ["key", "project", "issuetype", "status", "assignee", "reporter", "created", "updated",
+               "resolution", "resolutiondate", "priority", "labels", "issuelinks", "parent"]
+CUSTOM_FIELD_NAMES = ("team", "sprint", "flagged", "epic link", "approvals")
+BULK_MAX_ISSUES = 1000
+
+
+class UnknownProjectError(ApiError):
+    pass
+
+
+class JqlError(ApiError):
+    pass
+
+
+@dataclass
+class JiraSettings:
+    url: str
+    email: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+    pat: str | None = field(default=None, repr=False)
+    projects: list[str] = field(default_factory=list)
+    jql: str | None = None
+    overlap_minutes: int = 10
+    page_size: int = 100
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> JiraSettings:
+        """Settings from JIRA_URL and JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT (Data Center)."""
+        values: dict[str, Any] = {"url": environ.get("JIRA_URL", "").strip(),
+                                  "email": environ.get("JIRA_EMAIL") or None,
+                                  "api_token": environ.get("JIRA_API_TOKEN") or None,
+                                  "pat": environ.get("JIRA_PAT") or None}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if not values["url"]:
+            raise ConnectorError("JIRA_URL is not set: set it to your Jira site, e.g. https://your-domain.atlassian.net")
+        if not values["pat"] and not (values["email"] and values["api_token"]):
+            raise ConnectorError("No Jira credentials: set JIRA_EMAIL and JIRA_API_TOKEN (Jira Cloud) "
+                                 "or JIRA_PAT (Jira Data Center)")
+        return cls(**values)
+
+    def auth(self) -> tuple[dict[str, str], str]:
+        """The Authorization header and the hint naming the variables to fix when it is refused."""
+        if self.pat:
+            return {"Authorization": f"Bearer {self.pat}"}, "Check JIRA_PAT."
+        basic = base64.b64encode(f"{self.email}:{self.api_token}".encode()).decode()
+        return {"Authorization": f"Basic {basic}"}, "Check JIRA_EMAIL and JIRA_API_TOKEN."
+
+
+@dataclass
+class ExtractResult:
+    extract_id: str
+    records: dict[str, int]
+    pages: dict[str, int]
+    requests: int
+    cursor: dict[str, Any]
+
+
+def connect(settings: JiraSettings) -> JiraSource:
+    """Open a source: serverInfo decides Cloud vs Data Center, /myself gives the user's time zone."""
+    headers, hint = settings.auth()
+    client = HttpClient(settings.url, headers, settings.http, service="Jira", auth_hint=hint)
+    try:
+        info = client.get_json("/rest/api/2/serverInfo")
+    except NotFoundError:
+        raise ConnectorError(f"{settings.url} does not look like a Jira site (no /rest/api/2/serverInfo): "
+                             "check JIRA_URL") from None
+    except (ApiError, ValueError):
+        raise ConnectorError(f"{settings.url} did not answer like a Jira site: check JIRA_URL") from None
+    except ConnectorError as e:
+        if "unreachable" in str(e):
+            raise ConnectorError(f"Jira at {settings.url} is unreachable: check JIRA_URL and the network") from None
+        raise
+    cloud = str(info.get("deploymentType", "")).lower() == "cloud"
+    version = 3 if cloud else 2
+    myself = client.get_json(f"/rest/api/{version}/myself")
+    return JiraSource(settings, client, cloud, info, myself)
+
+
+class JiraSource:
+    """A connected Jira site; extracts the site-wide streams and one project at a time."""
+
+    def __init__(self, settings: JiraSettings, client: HttpClient, cloud: bool, server_info: dict,
+                 myself: dict) -> None:
+        self.settings = settings
+        self.client = client
+        self.cloud = cloud
+        self.version = 3 if cloud else 2
+        self.server_info = server_info
+        self.myself = myself
+        self.zone = user_zone(myself.get("timeZone"))
+        self._fields: list[dict] | None = None
+        self._bulk_ok = cloud  # bulkfetch is Cloud-only; a 404 turns it off
+        self._issue_changelog_ok = True
+
+    @property
+    def deployment(self) -> str:
+        return "cloud" if self.cloud else "datacenter"
+
+    # -- site --------------------------------------------------------------------------------------
+    def fields(self) -> list[dict]:
+        if self._fields is None:
+            self._fields = self.client.get_json(f"/rest/api/{self.version}/field")
+        return self._fields
+
+    def custom_fields(self) -> dict[str, list[str]]:
+        """Custom field ids by lower-case name (Team, Sprint, Flagged, Epic Link, Approvals): ids vary by site."""
+        found: dict[str, list[str]] = {}
+        for f in self.fields():
+            name = str(f.get("name", "")).strip().lower()
+            if name in CUSTOM_FIELD_NAMES and str(f.get("id", "")).startswith("customfield_"):
+                found.setdefault(name, []).append(f["id"])
+        return found
+
+    def discover_projects(self) -> list[str]:
+        return [p["key"] for page in iter_project_pages(self.client, self.cloud) for p in page if p.get("key")]
+
+    def extract_site(self, landing_root: str | Path) -> ExtractResult:
+        """Land statuses, fields, the user and link types under the `_site` partition."""
+        before = self.client.log.total
+        landing = Landing(Path(landing_root), "jira", "_site")
+        v = self.version
+        landing.write_page("statuses", self.client.get_json(f"/rest/api/{v}/status"))
+        self._fields = None
+        landing.write_page("fields", self.fields())
+        landing.write_page("myself", [self.myself])
+        link_types = self.client.get_json(f"/rest/api/{v}/issueLinkType")
+        landing.write_page("link_types", link_types.get("issueLinkTypes", []) if isinstance(link_types, dict)
+                           else link_types)
+        landing.finish({}, deployment=self.deployment, server_version=self.server_info.get("version"))
+        return ExtractResult(landing.extract_id, dict(landing.counts), dict(landing.pages),
+                             self.client.log.total - before, {})
+
+    # -- one project -------------------------------------------------------------------------------
+    def project_jql(self, project_key: str, cursor: dict | None = None) -> str:
+        clauses = [f'project = "{project_key}"']
+        if self.settings.jql:
+            user = re.sub(r"(?is)\s+order\s+by\s+.*$", "", self.settings.jql.strip())
+            if user:
+                clauses.append(f"({user})")
+        since = since_clause(cursor, self.settings.overlap_minutes, self.zone)
+        if since:
+            clauses.append(since)
+        return " AND ".join(clauses) + " ORDER BY updated ASC"
+
+    def iter_issue_pages(self, project_key: str, cursor: dict | None = None) -> Iterator[list[dict]]:
+        """Search pages of the project's issues (changed since the cursor), changelog embedded."""
+        custom = [i for ids in self.custom_fields().values() for i in ids]
+        jql = self.project_jql(project_key, cursor)
+        yield from self._searched(project_key, iter_search_pages(
+            self.client, self.cloud, jql, BASE_FIELDS + custom, self.settings.page_size, expand="changelog"))
+
+    def iter_issue_id_pages(self, project_key: str) -> Iterator[list[dict]]:
+        """The reconcile listing: {"id","key"} of every issue in scope, in large pages."""
+        jql = self.project_jql(project_key).replace(" ORDER BY updated ASC", " ORDER BY key ASC")
+        for page in self._searched(project_key, iter_search_pages(self.client, self.cloud, jql, ["id", "key"],
+                                                                   5000 if self.cloud else 1000)):
+            # fields=id alone gives ids only on Cloud; asking for the key too keeps the 5000-per-page limit.
+            yield [{"id": str(i["id"]), "key": i.get("key") or (i.get("fields") or {}).get("key")} for i in page]
+
+    def _searched(self, project_key: str, pages: Iterator[list[dict]]) -> Iterator[list[dict]]:
+        """Turn Jira's 400s on a search into a one-line unknown-project or JQL error."""
+        try:
+            yield from pages
+        except ApiError as e:
+            if e.status != 400:
+                raise
+            body = e.body if isinstance(e.body, dict) else {}
+            msg = "; ".join(body.get("errorMessages") or []) or \
+                "; ".join(f"{k}: {v}" for k, v in (body.get("errors") or {}).items()) or str(e)
+            msg = " ".join(msg.split())
+            if re.search(r"project", msg, re.IGNORECASE) and re.search(re.escape(project_key), msg):
+                raise UnknownProjectError(f"Jira does not know project {project_key!r} (or you may not browse it): "
+                                          f"{msg}. Check the project keys in flowlens.toml", 400, body) from None
+            raise JqlError(f"Jira refused the JQL for project {project_key}: {msg}. Check sources.jira.jql "
+                           "in flowlens.toml", 400, body) from None
+
+    def extract_project(self, landing_root: str | Path, project_key: str, cursor: dict | None,
+                        reconcile: bool = False, progress: Callable[[dict], None] | None = None) -> ExtractResult:
+        """Land the project's changed issues with complete changelogs and approvals; the new cursor in the manifest."""
+        before = self.client.log.total
+        landing = Landing(Path(landing_root), "jira", project_key)
+        run = _ProjectRun(self, landing, project_key, progress)
+        with ThreadPoolExecutor(max_workers=max(self.settings.http.max_in_flight, 1)) as pool:
+            run.pool = pool
+            for page in self.iter_issue_pages(project_key, cursor):
+                run.take_page(page)
+            run.finish_changelogs()
+            run.drain(wait=True)
+        if reconcile:
+            for page in self.iter_issue_id_pages(project_key):
+                landing.write_page("issue_ids", page)
+                run.report("issue_ids")
+        new_cursor = dict(cursor or {})
+        if run.max_updated and (parse_time(new_cursor.get("updated")) or run.max_updated) <= run.max_updated:
+            new_cursor["updated"] = run.max_updated.astimezone(UTC).isoformat()
+        requests = self.client.log.total - before
+        landing.finish(new_cursor, deployment=self.deployment, jql=self.project_jql(project_key, cursor),
+                       requests=requests)
+        return ExtractResult(landing.extract_id, dict(landing.counts), dict(landing.pages), requests, new_cursor)
+
+    # -- changelogs and approvals (run in the pool) -----------------------------------------------
+    def fetch_changelogs(self, issues: list[tuple[str, str, int]]) -> dict[str, list[dict]]:
+        """Complete histories for (id, key, expected total) triples, by issue id; never drops an item."""
+        out: dict[str, list[dict]] = {i: [] for i, _, _ in issues}
+        if self._bulk_ok:
+            try:
+                for start in range(0, len(issues), BULK_MAX_ISSUES):
+                    batch = [i for i, _, _ in issues[start:start + BULK_MAX_ISSUES]]
+                    for page in iter_bulk_changelog_pages(self.client, batch):
+                        for log in page:
+                            out.setdefault(str(log.get("issueId")), []).extend(log.get("changeHistories") or [])
+            except NotFoundError:
+                self._bulk_ok = False
+                out = {i: [] for i, _, _ in issues}
+        return out
+
+    def fetch_issue_changelog(self, issue_id: str, key: str) -> list[dict]:
+        """One issue's complete changelog: `issue/{key}/changelog`, else `issue/{key}?expand=changelog`."""
+        if self._issue_changelog_ok:
+            try:
+                return [h for page in iter_issue_changelog_pages(self.client, self.version, key) for h in page]
+            except NotFoundError:
+                # Older Data Center has no changelog resource; tell that from a deleted issue below.
+                self._issue_changelog_ok = False
+        try:
+            issue = self.client.get_json(f"/rest/api/{self.version}/issue/{key}",
+                                         {"fields": "updated", "expand": "changelog"},
+                                         label=f"GET /rest/api/{self.version}/issue/{{key}}")
+        except NotFoundError:
+            return []  # deleted or moved since the search: the reconcile listing will tell
+        return (issue.get("changelog") or {}).get("histories") or []
+
+    def fetch_approvals(self, issue_id: str, key: str) -> list[dict]:
+        try:
+            return [{"issueId": issue_id, "issueKey": key, "approval": a}
+                    for page in iter_approval_pages(self.client, key) for a in page]
+        except NotFoundError:
+            return []  # not a customer request (no request type), or deleted since the search
+
+
+class _ProjectRun:
+    """One project extract: lands search pages, queues changelog and approval fetches, tracks the cursor."""
+
+    def __init__(self, source: JiraSource, landing: Landing, project_key: str,
+                 progress: Callable[[dict], None] | None) -> None:
+        self.source = source
+        self.landing = landing
+        self.project_key = project_key
+        self.progress = progress
+        self.pool: ThreadPoolExecutor | None = None
+        self.max_updated: datetime | None = None
+        self.pending: list[tuple[str, str, int]] = []  # (id, key, total) whose embedded changelog is short
+        self.partial: dict[str, list[dict]] = {}  # embedded histories of those, in case a fetch comes back short
+        self.futures: list[Future] = []
+        approvals = source.custom_fields().get("approvals", [])
+        self.approval_fields = approvals
+
+    def report(self, stream: str) -> None:
+        if self.progress:
+            self.progress({"project": self.project_key, "stream": stream, "records": dict(self.landing.counts),
+                           "pages": dict(self.landing.pages), "requests": self.source.client.log.total})
+
+    def take_page(self, issues: list[dict]) -> None:
+        complete = []
+        for issue in issues:
+            issue_id, key = str(issue["id"]), issue.get("key")
+            changelog = issue.pop("changelog", None) or {}
+            histories = changelog.get("histories") or []
+            total = int(changelog.get("total", len(histories)) or 0)
+            if total > len(histories):
+                self.pending.append((issue_id, key, total))
+                self.partial[issue_id] = histories
+            else:
+                complete.append(_changelog_record(issue_id, key, histories))
+            fields = issue.get("fields") or {}
+            updated = parse_time(fields.get("updated"))
+            if updated and (self.max_updated is None or updated > self.max_updated):
+                self.max_updated = updated
+            if self._wants_approvals(fields):
+                self.futures.append(self.pool.submit(self.source.fetch_approvals, issue_id, key))
+        self.landing.write_page("issues", issues)
+        self.landing.write_page("changelogs", complete)
+        self.report("issues")
+        self.drain(wait=False)
+
+    def _wants_approvals(self, fields: dict) -> bool:
+        if str((fields.get("project") or {}).get("projectTypeKey", "")).lower() != "service_desk":
+            return False
+        # The Approvals field, where the site has it and returned it, says whether there is anything to fetch.
+        present = [f for f in self.approval_fields if f in fields]
+        return not present or any(fields.get(f) for f in present)
+
+    def finish_changelogs(self) -> None:
+        """Fetch complete changelogs of the issues whose embedded one was short; land them."""
+        if not self.pending:
+            return
+        fetched = self.source.fetch_changelogs(self.pending) if self.source._bulk_ok else {}
+        short = [(i, k, t) for i, k, t in self.pending if len(_dedupe(fetched.get(i, []))) < t]
+        records = [_changelog_record(i, k, fetched[i]) for i, k, t in self.pending if (i, k, t) not in short]
+        for start in range(0, len(records), 100):
+            self.landing.write_page("changelogs", records[start:start + 100])
+        for i, k, t in short:
+            self.futures.append(self.pool.submit(self._one_changelog, i, k, fetched.get(i, [])))
+        self.report("changelogs")
+
+    def _one_changelog(self, issue_id: str, key: str, already: list[dict]) -> dict:
+        histories = self.source.fetch_issue_changelog(issue_id, key)
+        return _changelog_record(issue_id, key, histories + already + self.partial.get(issue_id, []))
+
+    def drain(self, wait: bool) -> None:
+        """Land what the pool has finished (all of it when `wait`), from this thread only."""
+        done, left = [], []
+        for f in self.futures:
+            (done if wait or f.done() else left).append(f)
+        self.futures = left
+        approvals, changelogs = [], []
+        for f in done:
+            result = f.result()  # re-raises a worker's ConnectorError here
+            (changelogs.append(result) if isinstance(result, dict) else approvals.extend(result))
+        for start in range(0, len(approvals), 500):
+            self.landing.write_page("approvals", approvals[start:start + 500])
+        for start in range(0, len(changelogs), 100):
+            self.landing.write_page("changelogs", changelogs[start:start + 100])
+        if done:
+            self.report("approvals")
+
+
+def _dedupe(histories: list[dict]) -> list[dict]:
+    """Histories by id, each once, ordered by (created, id); `created` epoch millis become ISO."""
+    seen: dict[str, dict] = {}
+    for h in histories:
+        hid = str(h.get("id"))
+        if hid not in seen:
+            seen[hid] = {**h, "created": normalize_created(h.get("created"))}
+
+    def order(h: dict) -> tuple:
+        created = parse_time(h.get("created"))
+        hid = str(h.get("id"))
+        return (created or datetime.min.replace(tzinfo=UTC), int(hid) if hid.isdigit() else 0, hid)
+
+    return sorted(seen.values(), key=order)
+
+
+def _changelog_record(issue_id: str, key: str | None, histories: list[dict]) -> dict:
+    return {"issueId": issue_id, "issueKey": key, "changeHistories": _dedupe(histories)}
+
+
+__all__ = ["ExtractResult", "JiraSettings", "JiraSource", "JqlError", "UnknownProjectError", "connect"]
