@@ -21,6 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--faults", type=float, default=0.0, metavar="RATE",
                    help="share of API requests answered with 429/403/502/503 or a reset connection")
     p.add_argument("--latency-ms", type=float, default=0.0, help="mean added latency per request")
+    p.add_argument("--write-truth", metavar="FILE",
+                   help="instead of serving, write what METRICS.md says every item's metrics are (JSON)")
+    p.add_argument("--write-config", metavar="FILE",
+                   help="instead of serving, write a flowlens.toml describing the organisation")
     p.add_argument("--write-pages", metavar="DIR",
                    help="instead of serving, stream the organisation's API pages as JSON lines into DIR "
                         "(bounded memory; for the large benchmark)")
@@ -33,6 +37,22 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         summary = generator.write_pages(args.scale, args.seed, args.write_pages)
         print(f"wrote {summary} to {args.write_pages} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        return 0
+    if args.write_truth or args.write_config:
+        if args.scale == "large":
+            print("flowlens sandbox: truth and config are for small and medium", file=sys.stderr)
+            return 2
+        import json
+        from pathlib import Path
+
+        from sandbox import truth
+
+        store = generator.generate(args.scale, args.seed)
+        if args.write_config:
+            Path(args.write_config).write_text(generator.config_toml(store, args.jira_deployment))
+        if args.write_truth:
+            Path(args.write_truth).write_text(json.dumps(truth.to_json(truth.compute(
+                store, jira_deployment=args.jira_deployment)), indent=1))
         return 0
     if args.scale == "large":
         print("flowlens sandbox: large is generated to disk, not served; use --write-pages DIR", file=sys.stderr)

@@ -15,6 +15,7 @@ import struct
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -173,6 +174,14 @@ class App:
                                    body.get("seed"))
             return json_response({"changed": changed, "now": self.store.now.isoformat()})
 
+        def truth(req: Request) -> Response:
+            from sandbox import truth as oracle
+
+            as_of = req.arg("as_of")
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
+            return json_response(oracle.to_json(oracle.compute(self.store, when, self.jira_deployment)))
+
+        r.add("GET", "/_sandbox/truth", "admin", truth)
         r.add("GET", "/_sandbox/stats", "admin", stats)
         r.add("POST", "/_sandbox/stats/reset", "admin", reset)
         for m in ("GET", "PUT"):
