@@ -1,14 +1,157 @@
-"""The `flowlens` command."""
+"""The `flowlens` command: run, demo, check, sandbox."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import time
+from pathlib import Path
+
+DEMO_MARKER = ".flowlens-demo"
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH", help="flowlens.toml (default: FLOWLENS_CONFIG, ./flowlens.toml, "
+                                                    "else sync everything the credentials can see)")
+
+
+def _fail(msg: str) -> int:
+    print(f"flowlens: {msg}", file=sys.stderr)
+    return 1
+
+
+def _sources_missing(config: str | None) -> str | None:
+    """Without network: why no source can run (variables unset, disabled), or None when one can."""
+    from pipelines.config import load_config
+    from pipelines.resources import GitHubResource, JiraResource, SourceSkipped
+
+    cfg = load_config(config)
+    notes = []
+    for res in (JiraResource(config_path=config), GitHubResource(config_path=config)):
+        try:
+            res.settings(cfg)
+            return None
+        except SourceSkipped as e:
+            notes.append(str(e))
+    return "no source to extract: " + "; ".join(notes)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.config import ConfigError
+    from pipelines.resources import Home
+    from pipelines.run import format_summary, run_all
+
+    try:
+        missing = _sources_missing(args.config)
+        if missing:
+            return _fail(missing)
+        summary = run_all(args.config)
+    except ConfigError as e:
+        return _fail(str(e))
+    print(format_summary(summary, Home.from_env().root), file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+def _demo_home() -> Path | str:
+    """FLOWLENS_HOME, else ./var/demo; a folder holding a real (non-demo) warehouse is refused."""
+    home = Path(os.environ.get("FLOWLENS_HOME") or "var/demo").absolute()
+    if (home / "warehouse.duckdb").exists() and not (home / DEMO_MARKER).exists():
+        return (f"{home} holds a warehouse that is not the demo's; set FLOWLENS_HOME to another folder "
+                "for the demo")
+    return home
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.report import read_published, text_table
+    from pipelines.run import format_summary, run_all
+    from sandbox.generator import config_toml, generate
+    from sandbox.server import Sandbox
+
+    home = _demo_home()
+    if isinstance(home, str):
+        return _fail(home)
+    t0 = time.perf_counter()
+    for stale in ("warehouse.duckdb", "warehouse.duckdb.wal", "landing", "dagster"):  # every demo starts afresh
+        p = home / stale
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / DEMO_MARKER).write_text("this folder is flowlens demo data; `flowlens demo` replaces it\n")
+    print(f"generating the sandbox organisation ({args.scale}, seed {args.seed})", file=sys.stderr)
+    store = generate(args.scale, args.seed)
+    with Sandbox(store, host="127.0.0.1", port=0, jira_deployment=args.jira_deployment) as sb:
+        print(f"sandbox serving Jira and GitHub at {sb.url}: {len(store.jira_issues)} Jira issues, "
+              f"{len(store.github_pulls)} pull requests, {len(store.github_issues)} GitHub issues", file=sys.stderr)
+        config = home / "flowlens.toml"
+        config.write_text(config_toml(store, args.jira_deployment), encoding="utf-8")
+        for name in ("JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PAT"):  # only the sandbox's credentials
+            os.environ.pop(name, None)
+        os.environ.update(sb.env())
+        summary = run_all(str(config), home)
+    print(format_summary(summary, home), file=sys.stderr)
+    if not summary.ok:
+        return 1
+    rows, _ = read_published(home / "published" / "flowlens.duckdb")
+    print()
+    print(text_table(rows))
+    print()
+    print(f"demo finished in {time.perf_counter() - t0:.1f} s")
+    print(f"published warehouse (open it with duckdb or a BI tool): {home / 'published' / 'flowlens.duckdb'}")
+    print(f"report: {home / 'report.html'}")
+    print(f"configuration used: {config}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the configuration and reach every configured source; one line per problem."""
+    from connectors.http import ConnectorError
+    from pipelines.config import ConfigError, load_config
+    from pipelines.resources import GitHubResource, JiraResource, SourceSkipped
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        return _fail(str(e))
+    print(f"configuration: {cfg.path or 'none (defaults: everything the credentials can see)'}: ok")
+    problems, reached = 0, 0
+    for name, res in (("Jira", JiraResource(config_path=args.config)), ("GitHub", GitHubResource(config_path=args.config))):
+        try:
+            source = res.connect(cfg)
+            keys = res.partitions(source, cfg)
+        except SourceSkipped as e:
+            print(str(e))
+            continue
+        except ConnectorError as e:
+            problems += 1
+            print(f"{name}: {e}", file=sys.stderr)
+            continue
+        reached += 1
+        what = "projects" if name == "Jira" else "repositories"
+        print(f"{name}: reachable, {len(keys)} {what} to extract" + (f" ({', '.join(keys[:8])}"
+              f"{', ...' if len(keys) > 8 else ''})" if keys else ""))
+        if not keys:
+            problems += 1
+            print(f"{name}: no {what} to extract: check the credentials' access and flowlens.toml", file=sys.stderr)
+    if not reached and not problems:
+        problems += 1
+        print("no source configured: set JIRA_URL with JIRA_EMAIL + JIRA_API_TOKEN or JIRA_PAT, and/or GITHUB_TOKEN",
+              file=sys.stderr)
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flowlens", description="Measure how work flows through Jira and GitHub.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="extract, load, transform, publish and report once, with progress")
+    _add_config(p)
+    p = sub.add_parser("demo", help="run everything against a local sandbox and print the headline metrics")
+    p.add_argument("--scale", choices=("small", "medium"), default="small", help="sandbox size (default small)")
+    p.add_argument("--seed", type=int, default=1, help="sandbox generator seed")
+    p.add_argument("--jira-deployment", choices=("cloud", "datacenter"), default="cloud")
+    p = sub.add_parser("check", help="validate flowlens.toml and reach every configured source")
+    _add_config(p)
 
     from sandbox import cli as sandbox_cli
 
@@ -16,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sandbox":
         return sandbox_cli.run(args)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return _fail("interrupted")
 
 
 if __name__ == "__main__":

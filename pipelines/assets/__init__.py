@@ -1,0 +1,1 @@
+"""Dagster assets: extract (per source and partition), the warehouse writer, publish and report."""

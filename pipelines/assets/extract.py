@@ -1,0 +1,237 @@
+"""Extract assets: Jira site streams, one partition per Jira project and per GitHub repository.
+
+Extracts only write the landing area (never the warehouse), so partitions run in parallel. A run over a
+range of partitions (single-run backfill) extracts them in one step, a few at a time.
+"""
+
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pipelines import progress
+from pipelines.resources import GitHubResource, JiraResource, SourceSkipped, WarehouseResource
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy is beta in 1.13
+
+JIRA_PROJECTS = dg.DynamicPartitionsDefinition(name="jira_projects")
+GITHUB_REPOSITORIES = dg.DynamicPartitionsDefinition(name="github_repositories")
+EXTRACT_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+PARALLEL_PARTITIONS = 4
+
+# Once everything upstream is done and nothing upstream is in progress; never past a failed blocking check.
+# The nightly schedule materializes `sources`; this condition carries the rest (schedules.py).
+AFTER_UPSTREAM = (
+    dg.AutomationCondition.any_deps_updated().since(
+        dg.AutomationCondition.newly_requested() | dg.AutomationCondition.newly_updated())
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+    # Not all_deps_blocking_checks_passed(): it is false for deps that have no checks at all.
+    & ~dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.any_checks_match(dg.AutomationCondition.check_failed(), blocking_only=True))
+).with_label("after upstream, checks passed")
+
+
+def read_cursors_retrying(path: Path, timeout_s: float = 120.0) -> dict[tuple[str, str], dict]:
+    """Stored cursors; waits while another process holds the warehouse lock (a load in progress)."""
+    import duckdb
+
+    from pipelines import warehouse
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return warehouse.read_cursors(path)
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _run_counter(landing: Path, source: str, partition: str) -> int:
+    """How many extracts of this partition have started (for the periodic reconcile); counts this one."""
+    from connectors.landing import partition_dir
+
+    f = landing / source / partition_dir(partition) / "_runs.json"
+    n = (json.loads(f.read_text()).get("runs", 0) if f.exists() else 0) + 1
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps({"runs": n}))
+    return n
+
+
+def _done_this_run(context: dg.AssetExecutionContext, landing: Path, source: str, partition: str) -> bool:
+    """On a retry: this partition already landed a complete extract since the run started."""
+    from connectors.landing import MANIFEST, partition_dir
+
+    if context.retry_number == 0:
+        return False
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = record.start_time if record and record.start_time else None
+    if started is None:
+        return False
+    stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = landing / source / partition_dir(partition)
+    return any(d.name >= stamp and (d / MANIFEST).exists() for d in folder.glob("*/") if d.is_dir())
+
+
+def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: list[str],
+                  one: Callable[[str, Callable[[dict], None]], Any]) -> dg.MaterializeResult:
+    """Extract every partition key (a few at a time); fail at the end naming those that failed."""
+    records: dict[str, int] = {}
+    pages: dict[str, int] = {}
+    requests = 0
+    failures: list[str] = []
+
+    def run(key: str) -> Any:
+        def report(event: dict) -> None:
+            progress.emit({"source": source_name, "partition": key, **event})
+        progress.emit({"source": source_name, "partition": key, "event": "start"})
+        try:
+            result = one(key, report)
+        except Exception as e:  # noqa: BLE001 - one line per failed partition; the others still land
+            progress.emit({"source": source_name, "partition": key, "event": "failed", "error": str(e)})
+            return e
+        progress.emit({"source": source_name, "partition": key, "event": "done", "records": result.records,
+                       "pages": result.pages, "requests": result.requests})
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_PARTITIONS, len(keys)))) as pool:
+        for key, result in zip(keys, pool.map(run, keys)):
+            if isinstance(result, Exception):
+                failures.append(f"{key}: {str(result).splitlines()[0] if str(result) else type(result).__name__}")
+                context.log.error(f"{source_name} {key}: extract failed: {result}")
+                continue
+            requests += result.requests
+            for stream, n in result.records.items():
+                records[stream] = records.get(stream, 0) + n
+            for stream, n in result.pages.items():
+                pages[stream] = pages.get(stream, 0) + n
+            context.log.info(f"{source_name} {key}: {sum(result.records.values())} records in "
+                             f"{sum(result.pages.values())} pages, {result.requests} requests")
+    if failures:
+        raise dg.Failure(description=f"{len(failures)} of {len(keys)} {source_name} partitions failed: "
+                         + "; ".join(failures[:5]), allow_retries=True)
+    return dg.MaterializeResult(metadata={
+        "partitions": len(keys), "api_requests": requests,
+        **{f"records_{s}": n for s, n in sorted(records.items())},
+        **{f"pages_{s}": n for s, n in sorted(pages.items())},
+    })
+
+
+def _keys(context: dg.AssetExecutionContext) -> list[str]:
+    return list(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else []
+
+
+@dg.asset(group_name="jira", pool="jira_api", retry_policy=EXTRACT_RETRY, kinds={"jira"}, deps=["sources"],
+          automation_condition=AFTER_UPSTREAM,
+          description="Jira site-wide streams: statuses, fields, the user, link types.")
+def jira_site(context: dg.AssetExecutionContext, jira: JiraResource) -> dg.MaterializeResult:
+    try:
+        source = jira.connect()
+    except SourceSkipped as e:
+        context.log.warning(str(e))
+        return dg.MaterializeResult(metadata={"skipped": str(e)})
+    result = source.extract_site(jira.paths().landing)
+    return dg.MaterializeResult(metadata={"api_requests": result.requests,
+                                          **{f"records_{s}": n for s, n in sorted(result.records.items())}})
+
+
+@dg.asset(group_name="jira", pool="jira_api", partitions_def=JIRA_PROJECTS, retry_policy=EXTRACT_RETRY,
+          deps=["sources"], automation_condition=AFTER_UPSTREAM,
+          backfill_policy=dg.BackfillPolicy.single_run(), kinds={"jira"},
+          description="One Jira project's changed issues, changelogs and approvals, landed as raw pages.")
+def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
+                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+    cfg = jira.config()
+    source = jira.connect(cfg)  # SourceSkipped here is a failure: the partition asked for Jira
+    landing = jira.paths().landing
+    cursors = read_cursors_retrying(warehouse.paths().warehouse)
+    every = cfg.sources.jira.reconcile_every_runs
+    keys = [k for k in _keys(context) if not _done_this_run(context, landing, "jira", k)]
+
+    def one(key: str, report: Callable[[dict], None]) -> Any:
+        reconcile = _run_counter(landing, "jira", key) % every == 0
+        return source.extract_project(landing, key, cursors.get(("jira", key)), reconcile=reconcile,
+                                      progress=report)
+    return _extract_many(context, "jira", keys, one)
+
+
+@dg.asset(group_name="github", pool="github_api", partitions_def=GITHUB_REPOSITORIES, retry_policy=EXTRACT_RETRY,
+          deps=["sources"], automation_condition=AFTER_UPSTREAM,
+          backfill_policy=dg.BackfillPolicy.single_run(), kinds={"github"},
+          description="One GitHub repository's pull requests, issues, reviews and timelines, landed as raw pages.")
+def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+    source = github.connect()
+    landing = github.paths().landing
+    cursors = read_cursors_retrying(warehouse.paths().warehouse)
+    keys = [k for k in _keys(context) if not _done_this_run(context, landing, "github", k)]
+
+    def one(key: str, report: Callable[[dict], None]) -> Any:
+        return source.extract_repository(landing, key, cursors.get(("github", key)), progress=report)
+    return _extract_many(context, "github", keys, one)
+
+
+@dg.asset(group_name="sources", kinds={"python"},
+          description="Which Jira projects and GitHub repositories to extract (flowlens.toml, else discovery); "
+                      "registers them as the extract partitions.")
+def sources(context: dg.AssetExecutionContext, jira: JiraResource, github: GitHubResource) -> dg.MaterializeResult:
+    found, notes = discover(jira, github)
+    for note in notes:
+        context.log.warning(note)
+    if not found:
+        raise dg.Failure(description="no source to extract: " + "; ".join(notes), allow_retries=False)
+    register_partitions(context.instance, found)
+    return dg.MaterializeResult(metadata={
+        **{f"{k}_partitions": len(v) for k, v in found.items()},
+        "skipped": "; ".join(notes) or "none",
+        "partitions": dg.MetadataValue.md("\n".join(f"- {k}: {', '.join(v)}" for k, v in found.items()))})
+
+
+def discover(jira: JiraResource, github: GitHubResource) -> tuple[dict[str, list[str]], list[str]]:
+    """Partition keys per source from flowlens.toml and discovery; plus one line per skipped source."""
+    from connectors.http import ConnectorError
+
+    cfg = jira.config()
+    found: dict[str, list[str]] = {}
+    notes: list[str] = []
+    for name, res in (("jira", jira), ("github", github)):
+        try:
+            source = res.connect(cfg)
+            found[name] = res.partitions(source, cfg)
+        except SourceSkipped as e:
+            notes.append(str(e))
+        except ConnectorError as e:
+            raise ConnectorError(f"{'Jira' if name == 'jira' else 'GitHub'}: {e}") from None
+    return found, notes
+
+
+PARTITIONS = {"jira": JIRA_PROJECTS, "github": GITHUB_REPOSITORIES}
+
+
+def register_partitions(instance: dg.DagsterInstance, found: dict[str, list[str]], prune: bool = True) -> None:
+    """Make the instance's dynamic partitions exactly the discovered keys (so a range covers just them)."""
+    for name, keys in found.items():
+        pdef = PARTITIONS[name]
+        have = set(instance.get_dynamic_partitions(pdef.name))
+        new = [k for k in keys if k not in have]
+        if new:
+            instance.add_dynamic_partitions(pdef.name, new)
+        if prune:
+            for k in have - set(keys):
+                instance.delete_dynamic_partition(pdef.name, k)
+
+
+def range_tags(instance: dg.DagsterInstance, source: str) -> dict[str, str] | None:
+    """Run tags selecting every registered partition of a source (None when it has none)."""
+    keys = instance.get_dynamic_partitions(PARTITIONS[source].name)
+    if not keys:
+        return None
+    return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}

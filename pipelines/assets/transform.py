@@ -1,0 +1,137 @@
+"""The single warehouse writer: load, one asset per SQL model (built per layer), publish, report.
+
+Every step that opens the working warehouse is in the `warehouse` pool (limit 1 in dagster.yaml):
+DuckDB allows one writing process per file.
+"""
+
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+
+from pipelines import checks
+from pipelines.assets.extract import AFTER_UPSTREAM, github_extract, jira_extract, jira_site
+from pipelines.resources import WarehouseResource
+
+WAREHOUSE_POOL = "warehouse"
+
+
+
+def model_key(name: str) -> dg.AssetKey:
+    """"marts.handoffs" -> marts/handoffs; raw tables (and anything else) come from `load`."""
+    layer, _, table = name.partition(".")
+    return dg.AssetKey([layer, table]) if layer in ("staging", "core", "marts") and table else dg.AssetKey("load")
+
+
+def run_as_of(context: dg.AssetExecutionContext) -> datetime:
+    """One instant for every step of a run: FLOWLENS_AS_OF, else the run's `flowlens/as_of` tag, else its creation."""
+    from pipelines.warehouse import resolve_as_of
+
+    if os.environ.get("FLOWLENS_AS_OF"):
+        return resolve_as_of()
+    tag = context.run.tags.get("flowlens/as_of")
+    if tag:
+        return resolve_as_of(tag)
+    record = context.instance.get_run_record_by_id(context.run_id)
+    created = record.create_timestamp if record else datetime.now(UTC)
+    return resolve_as_of(created.astimezone(UTC))
+
+
+@dg.asset(group_name="warehouse", pool=WAREHOUSE_POOL, deps=[jira_site, jira_extract, github_extract],
+          kinds={"duckdb"}, automation_condition=AFTER_UPSTREAM, description="Bulk-load every landed page into raw.* in one transaction; advance cursors.")
+def load(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from pipelines import warehouse as wh
+
+    with warehouse.connection() as con:
+        result = wh.load(con, warehouse.paths().landing)
+    context.log.info(f"loaded {sum(result.rows.values())} new rows from {result.pages} pages "
+                     f"in {result.seconds:.1f} s")
+    return dg.MaterializeResult(metadata={
+        "pages": result.pages, "new_rows": sum(result.rows.values()), "extracts": len(result.extracts_loaded),
+        "cursors_advanced": len(result.cursors_advanced), "seconds": round(result.seconds, 2),
+        **{f"rows_{t}": n for t, n in sorted(result.rows.items())}})
+
+
+def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
+    specs = [dg.AssetSpec(model_key(m.name), deps=sorted({model_key(d) for d in m.depends_on} or {model_key("")},
+                                                         key=lambda k: k.to_user_string()),
+                          group_name=layer, kinds={"duckdb", "sql"}, automation_condition=AFTER_UPSTREAM,
+                          description=f"{m.name}, built by sql/{layer}/{m.path.name}",
+                          metadata={"table": m.name, "sql": f"sql/{layer}/{m.path.name}"})
+             for m in models]
+    check_specs = checks.check_specs(models)
+
+    @dg.multi_asset(name=f"{layer}_models", specs=specs, check_specs=check_specs, pool=WAREHOUSE_POOL,
+                    can_subset=False)
+    def build(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        from pipelines import warehouse as wh
+
+        cfg = warehouse.config()
+        as_of = run_as_of(context)
+        with warehouse.connection() as con:
+            built = wh.run_models(con, cfg, as_of, layers=[layer])
+            rows = {name: n for name, n, _ in built}
+            results = checks.evaluate(con, context.instance, models, rows)
+            headline = _headline(con) if "marts.item_flow" in rows else {}
+        for name, n, secs in built:
+            md: dict[str, Any] = {"rows": n, "seconds": round(secs, 3), "as_of": as_of.isoformat()}
+            if name == "marts.item_flow":
+                md |= headline
+            yield dg.MaterializeResult(asset_key=model_key(name), metadata=md)
+        yield from results
+
+    return build
+
+
+def _headline(con: Any) -> dict[str, Any]:
+    """Headline figures as numeric metadata (plotted across runs in the UI) and a table per team."""
+    from pipelines import report
+
+    try:
+        totals, rows = report.overall(con), report.team_rows(con)
+    except Exception as e:  # noqa: BLE001 - the marts are checked separately; a missing column must not fail the build
+        return {"headline_error": str(e).splitlines()[0]}
+    md: dict[str, Any] = {k: dg.MetadataValue.float(v) for k, v in totals.items() if v is not None and k != "items"}
+    return md | {"summary": dg.MetadataValue.md(markdown_table(rows))}
+
+
+def layer_assets() -> list[dg.AssetsDefinition]:
+    from pipelines.warehouse import LAYERS, models
+
+    all_models = models()
+    return [_layer_asset(layer, [m for m in all_models if m.layer == layer])
+            for layer in LAYERS if any(m.layer == layer for m in all_models)]
+
+
+def published_warehouse_asset(model_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(name="published_warehouse", group_name="publish", pool=WAREHOUSE_POOL, deps=model_keys or ["load"],
+              kinds={"duckdb"}, automation_condition=AFTER_UPSTREAM, description="The BI snapshot: the finished warehouse copied and renamed into place.")
+    def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        from pipelines.publish import publish
+
+        paths = warehouse.paths()
+        info = publish(paths.warehouse, paths.published)
+        context.log.info(f"published {paths.published} ({info['bytes'] / 1e6:.1f} MB)")
+        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.published)),
+                                              "bytes": info["bytes"], "tables": info["tables"]})
+    return published_warehouse
+
+
+@dg.asset(group_name="publish", deps=["published_warehouse"], kinds={"html"}, automation_condition=AFTER_UPSTREAM,
+          description="report.html: the headline metrics per team, self-contained.")
+def report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from pipelines.report import write_report
+
+    paths = warehouse.paths()
+    rows = write_report(paths.published, paths.report, warehouse.config())
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.report)), "teams": len(rows),
+                                          "summary": dg.MetadataValue.md(markdown_table(rows))})
+
+
+def markdown_table(rows: list[dict]) -> str:
+    from pipelines.report import COLUMNS, fmt
+
+    head = "| " + " | ".join(label for _, label in COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+    return head + "".join("| " + " | ".join(fmt(r.get(k)) for k, _ in COLUMNS) + " |\n" for r in rows)

@@ -1,0 +1,117 @@
+"""Asset checks on the models, evaluated in the step that builds them (same connection, no second lock).
+
+Blocking (wrong data must not be published): unique keys, possible durations, row counts not collapsing.
+Warning only: statuses mapped by their Jira category alone (listed, so someone can map them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+# Natural keys of the marts that have one; a column named like "*week*" stands for the week.
+KEYS = {"marts.item_flow": ["item_id"], "marts.team_weekly": ["team", "*week*"],
+        "marts.handoff_matrix": ["from_team", "to_team", "*week*"]}
+INTERVALS = [("started_at", "finished_at"), ("started_at", "ended_at"), ("requested_at", "decided_at")]
+COLLAPSE_MIN_PREVIOUS = 20  # below this many rows, a drop is noise, not a collapse
+COLLAPSE_SHARE = 0.5  # fewer than half the previous run's rows: something went wrong upstream
+STATUS_MAP = "core.status_map"
+
+
+def _key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(name.split(".", 1))
+
+
+def check_specs(models: list[Any]) -> list[dg.AssetCheckSpec]:
+    specs = []
+    for m in models:
+        k = _key(m.name)
+        if m.name in KEYS:
+            specs.append(dg.AssetCheckSpec("keys_unique", asset=k, blocking=True,
+                                           description=f"no two rows share the key of {m.name}"))
+        if m.layer == "marts":
+            specs.append(dg.AssetCheckSpec("durations_valid", asset=k, blocking=True,
+                                           description="no negative durations, business time never above "
+                                                       "calendar time, no interval ending before it starts"))
+            specs.append(dg.AssetCheckSpec("row_count_stable", asset=k, blocking=True,
+                                           description="the row count did not collapse against the previous run"))
+        if m.name == STATUS_MAP:
+            specs.append(dg.AssetCheckSpec("statuses_mapped", asset=k, blocking=False,
+                                           description="every status is mapped by name or pattern, not only by "
+                                                       "its Jira category"))
+    return specs
+
+
+def _columns(con: Any, table: str) -> list[str]:
+    schema, name = table.split(".", 1)
+    return [r[0] for r in con.execute("select column_name from information_schema.columns where table_schema = ? "
+                                      "and table_name = ? order by ordinal_position", [schema, name]).fetchall()]
+
+
+def _result(name: str, table: str, passed: bool, blocking: bool, **metadata: Any) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(check_name=name, asset_key=_key(table), passed=passed, metadata=metadata,
+                               severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN)
+
+
+def keys_unique(con: Any, table: str) -> dg.AssetCheckResult:
+    cols = _columns(con, table)
+    key = [next((c for c in cols if "week" in c), None) if k == "*week*" else (k if k in cols else None)
+           for k in KEYS[table]]
+    if any(k is None for k in key):
+        return _result("keys_unique", table, False, True, error=f"key columns {KEYS[table]} not all in {cols}")
+    quoted = ", ".join(f'"{k}"' for k in key)
+    dupes = con.execute(f"select count(*) from (select {quoted} from {table} group by all having count(*) > 1)"
+                        ).fetchone()[0]
+    return _result("keys_unique", table, dupes == 0, True, key=", ".join(key), duplicate_keys=int(dupes))
+
+
+def durations_valid(con: Any, table: str) -> dg.AssetCheckResult:
+    cols = set(_columns(con, table))
+    tests = [f'"{c}" < 0' for c in sorted(cols) if c.endswith("_s")]
+    for prefix in sorted({c[: -len("business_s")] for c in cols if c.endswith("business_s")}):
+        if f"{prefix}calendar_s" in cols:
+            tests.append(f'"{prefix}business_s" > "{prefix}calendar_s" + 1')
+    tests += [f'"{b}" < "{a}"' for a, b in INTERVALS if a in cols and b in cols]
+    if "flow_efficiency" in cols:
+        tests.append("flow_efficiency not between 0 and 1")
+    bad = {t: con.execute(f"select count(*) from {table} where {t}").fetchone()[0] for t in tests}
+    bad = {t: int(n) for t, n in bad.items() if n}
+    return _result("durations_valid", table, not bad, True, rules_tested=len(tests), rows_violating=sum(bad.values()),
+                   violations=dg.MetadataValue.json(bad))
+
+
+def row_count_stable(instance: dg.DagsterInstance, table: str, rows: int) -> dg.AssetCheckResult:
+    event = instance.get_latest_materialization_event(_key(table))
+    previous = None
+    if event is not None and event.asset_materialization is not None:
+        md = event.asset_materialization.metadata.get("rows")
+        previous = int(md.value) if md is not None else None
+    ok = previous is None or previous < COLLAPSE_MIN_PREVIOUS or rows >= previous * COLLAPSE_SHARE
+    return _result("row_count_stable", table, ok, True, rows=rows, previous_rows=previous if previous is not None
+                   else dg.MetadataValue.null())
+
+
+def statuses_mapped(con: Any) -> dg.AssetCheckResult:
+    rows = con.execute("select project_key, status_name, status_category, state from core.unmapped_statuses"
+                       ).fetchall()
+    listed = [f"{p}: {s} ({c} -> {st})" for p, s, c, st in rows]
+    return _result("statuses_mapped", STATUS_MAP, not rows, False, unmapped=len(rows),
+                   statuses=dg.MetadataValue.md("\n".join(f"- {x}" for x in listed) or "none"))
+
+
+def evaluate(con: Any, instance: dg.DagsterInstance, models: list[Any], rows: dict[str, int]
+             ) -> list[dg.AssetCheckResult]:
+    """Every check of these models (call before the new materializations are recorded)."""
+    out = []
+    for m in models:
+        if m.name not in rows:
+            continue
+        if m.name in KEYS:
+            out.append(keys_unique(con, m.name))
+        if m.layer == "marts":
+            out.append(durations_valid(con, m.name))
+            out.append(row_count_stable(instance, m.name, rows[m.name]))
+        if m.name == STATUS_MAP:
+            out.append(statuses_mapped(con))
+    return out

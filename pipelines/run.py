@@ -1,0 +1,191 @@
+"""One whole run in-process (`flowlens run`, `flowlens demo`): the same assets the nightly schedule runs.
+
+discover (`sources`) → extract per source over all its partitions → site streams, load, models (with their
+checks), publish, report. Progress per stream goes to `out`; failures come back as one line each.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass
+class RunSummary:
+    ok: bool = True
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    records: dict[str, int] = field(default_factory=dict)  # per source
+    requests: dict[str, int] = field(default_factory=dict)  # per source
+    partitions: dict[str, int] = field(default_factory=dict)
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    loaded_rows: int = 0
+    seconds: float = 0.0
+    as_of: str = ""
+
+
+def instance_for(home: Path):
+    """DAGSTER_HOME's instance when set (runs show in the UI), else a private one under FLOWLENS_HOME/dagster."""
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    d = home / "dagster"
+    d.mkdir(parents=True, exist_ok=True)
+    if not (d / "dagster.yaml").exists():
+        (d / "dagster.yaml").write_text(INSTANCE_YAML)
+    return dg.DagsterInstance.from_config(str(d))
+
+
+class Progress:
+    """Prints one line per stream as pages land (at most every `every_s` per partition), and a line per partition."""
+
+    def __init__(self, out: TextIO, every_s: float = 1.0) -> None:
+        self.out, self.every_s = out, every_s
+        self.last: dict[tuple[str, str], float] = {}
+        self.lock = threading.Lock()
+        self.records: dict[str, int] = {}
+        self.requests: dict[str, int] = {}
+        self.partitions: dict[str, int] = {}
+
+    def __call__(self, e: dict) -> None:
+        src, part = e.get("source", "?"), e.get("partition", "?")
+        kind = e.get("event")
+        with self.lock:
+            if kind == "start":
+                return
+            if kind == "failed":
+                self.print(f"  {src} {part}: FAILED: {e.get('error')}")
+                return
+            if kind == "done":
+                recs = e.get("records") or {}
+                self.records[src] = self.records.get(src, 0) + sum(recs.values())
+                self.requests[src] = self.requests.get(src, 0) + int(e.get("requests") or 0)
+                self.partitions[src] = self.partitions.get(src, 0) + 1
+                pages = sum((e.get("pages") or {}).values())
+                streams = ", ".join(f"{s} {n}" for s, n in sorted(recs.items())) or "nothing changed"
+                self.print(f"  {src} {part}: done: {streams} ({pages} pages, {e.get('requests')} requests)")
+                return
+            now = time.monotonic()
+            if now - self.last.get((src, part), 0.0) < self.every_s:
+                return
+            self.last[(src, part)] = now
+            stream = e.get("stream", "")
+            items = (e.get("records") or {}).get(stream, 0)
+            pages = (e.get("pages") or {}).get(stream, 0)
+            self.print(f"  {src} {part}: {stream}: {pages} pages, {items} items, {e.get('requests', 0)} requests")
+
+    def print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+def _failure_lines(result: Any) -> list[str]:
+    """One line per failed step: the error's own message, no traceback."""
+    lines = []
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            err = ev.step_failure_data.error
+            while err is not None and err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
+                err = err.cause
+            msg = (err.message if err else "failed").strip().splitlines()
+            text = next((m for m in msg if m.strip()), "failed")
+            text = re.sub(r"^[A-Za-z_][\w.]*(Error|Failure|Exception): ", "", text)
+            lines.append(f"{ev.step_key}: {text}")
+    return lines
+
+
+def run_all(config_path: str | None = None, home: str | os.PathLike | None = None, out: TextIO = sys.stderr,
+            as_of: str | None = None) -> RunSummary:
+    """Run everything once; raises ConfigError for a bad flowlens.toml (before anything runs)."""
+    import dagster as dg
+
+    from pipelines import progress
+    from pipelines.assets.extract import range_tags
+    from pipelines.config import load_config
+    from pipelines.resources import Home
+
+    t0 = time.perf_counter()
+    if config_path:
+        os.environ["FLOWLENS_CONFIG"] = str(Path(config_path).absolute())
+    if home:
+        os.environ["FLOWLENS_HOME"] = str(Path(home).absolute())
+    load_config(config_path)  # a user mistake stops here, in one line
+    paths = Home.from_env()
+    summary = RunSummary()
+    summary.as_of = as_of or os.environ.get("FLOWLENS_AS_OF") or datetime.now(UTC).isoformat()
+    from pipelines.definitions import defs
+
+    instance = instance_for(paths.root)
+    tags = {"flowlens/as_of": summary.as_of, "flowlens/trigger": "flowlens run"}
+    show = Progress(out)
+    unsubscribe = progress.subscribe(show)
+
+    def execute(job: str, what: str, extra: dict[str, str] | None = None) -> Any:
+        out.write(f"{what}\n")
+        out.flush()
+        result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags | (extra or {}),
+                                                               run_config=QUIET, raise_on_error=False)
+        for ev in result.get_asset_check_evaluations():
+            if ev.passed:
+                summary.checks_passed += 1
+            else:
+                name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+                summary.checks_failed.append(name + (" (warning)" if ev.severity.value == "WARN" else ""))
+        if not result.success:
+            summary.ok = False
+            summary.errors += _failure_lines(result) or [f"{job} failed"]
+        return result
+
+    try:
+        r = execute("discover", "discovering sources")
+        for mat in r.get_asset_materialization_events() if r.success else []:
+            skipped = mat.materialization.metadata.get("skipped")
+            if skipped is not None and skipped.value != "none":
+                summary.notes.append(str(skipped.value))
+                out.write(f"  {skipped.value}\n")
+        if r.success:
+            for source, job in (("jira", "extract_jira"), ("github", "extract_github")):
+                rt = range_tags(instance, source)
+                if rt:
+                    n = len(instance.get_dynamic_partitions(
+                        "jira_projects" if source == "jira" else "github_repositories"))
+                    execute(job, f"extracting {source} ({n} {'projects' if source == 'jira' else 'repositories'})", rt)
+        if summary.ok:
+            r = execute("refresh", "loading, building the models, checking, publishing")
+            for mat in r.get_asset_materialization_events():
+                if mat.asset_key == dg.AssetKey("load"):
+                    md = mat.materialization.metadata
+                    summary.loaded_rows = int(md["new_rows"].value) if "new_rows" in md else 0
+    finally:
+        unsubscribe()
+    summary.records, summary.requests, summary.partitions = show.records, show.requests, show.partitions
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def format_summary(s: RunSummary, home: Path) -> str:
+    parts = [f"{src}: {s.partitions.get(src, 0)} partitions, {s.records.get(src, 0)} records, "
+             f"{s.requests.get(src, 0)} API requests" for src in sorted(s.partitions)]
+    lines = [("run finished" if s.ok else "run FAILED") + f" in {s.seconds:.1f} s (as_of {s.as_of})"]
+    lines += [f"  {p}" for p in parts]
+    lines.append(f"  loaded {s.loaded_rows} new raw rows; checks: {s.checks_passed} passed"
+                 + (f", {len(s.checks_failed)} failed: {', '.join(s.checks_failed)}" if s.checks_failed else ""))
+    if s.ok:
+        lines.append(f"  published {home / 'published' / 'flowlens.duckdb'}; report {home / 'report.html'}")
+    lines += [f"  error: {e}" for e in s.errors]
+    return "\n".join(lines)
+
+
+ProgressFn = Callable[[dict], None]

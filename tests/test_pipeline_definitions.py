@@ -1,0 +1,141 @@
+"""The code location: validates, builds its resources without credentials, and the webserver serves it."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    """A DAGSTER_HOME of our own with the repo's dagster.yaml; relative storage paths land under tmp_path."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JIRA_", "GITHUB_", "FLOWLENS_"))}
+    return env | {"DAGSTER_HOME": str(home), "PYTHONPATH": str(ROOT), "FLOWLENS_HOME": str(tmp_path / "var")}
+
+
+def test_definitions_validate(tmp_path):
+    proc = subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-m", "pipelines.definitions"],
+                          cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Validation successful" in proc.stdout + proc.stderr
+
+
+def test_resources_build_without_credentials(monkeypatch):
+    from pipelines.definitions import defs
+    from pipelines.resources import SourceSkipped
+
+    for name in ("JIRA_URL", "GITHUB_TOKEN", "FLOWLENS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(Path("/"))
+    resources = defs.resources
+    assert set(resources) >= {"jira", "github", "warehouse"}
+    for name in ("jira", "github"):
+        try:
+            resources[name].settings()
+            raise AssertionError(f"{name} settings built without credentials")
+        except SourceSkipped as e:
+            assert "not set" in str(e) and "\n" not in str(e)
+
+
+def test_every_warehouse_writer_is_in_the_warehouse_pool():
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    writers = [k for k in graph.get_all_asset_keys()
+               if k.path[0] in ("load", "staging", "core", "marts", "published_warehouse")]
+    assert len(writers) > 3
+    for key in writers:
+        assert graph.get(key).pools == {"warehouse"}, key
+    assert graph.get(dg.AssetKey("jira_extract")).pools == {"jira_api"}
+    assert graph.get(dg.AssetKey("github_extract")).pools == {"github_api"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())["data"]
+
+
+QUERY = """
+{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
+  repositoriesOrError { ... on RepositoryConnection { nodes { name
+      schedules { name cronSchedule executionTimezone }
+      sensors { name } } } } }
+"""
+
+
+def test_webserver_serves_assets_checks_and_schedule(tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "webserver.log", "w")  # noqa: SIM115 - outlives the Popen call
+    proc = subprocess.Popen([str(BIN / "dagster-webserver"), "-m", "pipelines.definitions", "-h", "127.0.0.1",
+                             "-p", str(port)], cwd=tmp_path, env=_env(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        data = None
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "webserver.log").read_text()
+            try:
+                data = _graphql(port, QUERY)
+                if data["assetNodes"]:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert data and data["assetNodes"], (tmp_path / "webserver.log").read_text()[-2000:]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    keys = {"/".join(n["assetKey"]["path"]) for n in data["assetNodes"]}
+    assert {"sources", "jira_site", "jira_extract", "github_extract", "load", "published_warehouse",
+            "report"} <= keys
+    assert {"marts/item_flow", "marts/team_weekly", "core/status_map"} <= keys
+    checks = {("/".join(n["assetKey"]["path"]), c["name"]): c["blocking"] for n in data["assetNodes"]
+              for c in (n.get("assetChecksOrError") or {}).get("checks", [])}
+    assert checks[("marts/item_flow", "keys_unique")] is True
+    assert checks[("marts/item_flow", "durations_valid")] is True
+    assert checks[("marts/item_flow", "row_count_stable")] is True
+    assert checks[("core/status_map", "statuses_mapped")] is False
+    repo = data["repositoriesOrError"]["nodes"][0]
+    schedules = {s["name"]: s for s in repo["schedules"]}
+    assert schedules["nightly"]["cronSchedule"] == "0 2 * * *"
+    assert schedules["nightly"]["executionTimezone"] == "UTC"
+    assert "flowlens_automation" in {s["name"] for s in repo["sensors"]}
+
+
+def test_automation_carries_the_nightly_run_downstream():
+    """Once `sources` (the schedule's target) is materialized, one tick requests every extract and everything
+    downstream (launched as one backfill, ordered by the dependencies); before it, nothing."""
+    from pipelines.assets.extract import register_partitions
+    from pipelines.definitions import defs
+
+    with dg.instance_for_test() as instance:
+        register_partitions(instance, {"jira": ["PAY"], "github": ["acme/api"]})
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert not {r.key.to_user_string() for r in result.results if r.true_subset.size}
+        instance.report_runless_asset_event(dg.AssetMaterialization("sources"))
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+        requested = {r.key.to_user_string() for r in result.results if r.true_subset.size}
+        assert {"jira_site", "jira_extract", "github_extract", "load", "marts/item_flow", "published_warehouse",
+                "report"} <= requested, requested
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+        assert not {r.key.to_user_string() for r in result.results if r.true_subset.size}  # requested once
