@@ -18,13 +18,15 @@ def _sync(env: dict, root: Path, cursors: dict | None = None) -> tuple[dict, dic
     return results, src.client.log.requests
 
 
-def run(scale: str, deployment: str = "cloud") -> dict:
+def run(scale: str, deployment: str = "cloud", hide_fields: frozenset[str] = frozenset()) -> dict:
+    """One full and one incremental sync; `hide_fields={"Approvals"}` measures the servicedeskapi fallback."""
     from sandbox import generator
     from sandbox.server import Sandbox
 
     store = generator.generate(scale, 1)
     n = len(store.jira_issues)
     with Sandbox(store, port=0, jira_deployment=deployment) as sb, tempfile.TemporaryDirectory() as tmp:
+        sb.app.jira_hide_fields = set(hide_fields)
         started = time.perf_counter()
         full, by_endpoint = _sync(sb.env(), Path(tmp) / "full")
         full_s = time.perf_counter() - started
@@ -38,6 +40,7 @@ def run(scale: str, deployment: str = "cloud") -> dict:
         inc_issues = sum(r.records.get("issues", 0) for r in inc.values())
     return {
         "deployment": deployment,
+        "hidden_fields": sorted(hide_fields),
         "issues": n,
         "histories": sum(len(i.histories) for i in store.jira_issues),
         "issues_over_100_histories": sum(len(i.histories) > 100 for i in store.jira_issues),
@@ -60,4 +63,6 @@ if __name__ == "__main__":
     import sys
 
     for scale in sys.argv[1:] or ["small", "medium"]:
-        print(scale, json.dumps(run(scale), indent=1))
+        for deployment in ("cloud", "datacenter"):
+            print(scale, json.dumps(run(scale, deployment), indent=1))
+        print(scale, "fallback", json.dumps(run(scale, "cloud", frozenset({"Approvals"})), indent=1))

@@ -30,7 +30,8 @@ from connectors.landing import Landing
 
 BASE_FIELDS = ["key", "project", "issuetype", "status", "assignee", "reporter", "created", "updated",
                "resolution", "resolutiondate", "priority", "labels", "issuelinks", "parent"]
-CUSTOM_FIELD_NAMES = ("team", "sprint", "flagged", "epic link", "approvals")
+CUSTOM_FIELD_NAMES = ("team", "sprint", "flagged", "epic link")
+APPROVALS_TYPE = "sd-approvals"  # JSM's Approvals field: schema type, and the end of schema.custom
 BULK_MAX_ISSUES = 1000
 
 
@@ -134,12 +135,18 @@ class JiraSource:
         return self._fields
 
     def custom_fields(self) -> dict[str, list[str]]:
-        """Custom field ids by lower-case name (Team, Sprint, Flagged, Epic Link, Approvals): ids vary by site."""
+        """Custom field ids by lower-case name (Team, Sprint, Flagged, Epic Link), ids vary by site; and
+        `approvals`: JSM's Approvals field, found by its schema (its name is localised)."""
         found: dict[str, list[str]] = {}
         for f in self.fields():
+            fid = str(f.get("id", ""))
+            if not fid.startswith("customfield_"):
+                continue
             name = str(f.get("name", "")).strip().lower()
-            if name in CUSTOM_FIELD_NAMES and str(f.get("id", "")).startswith("customfield_"):
-                found.setdefault(name, []).append(f["id"])
+            if _is_approvals_field(f):
+                found.setdefault("approvals", []).append(fid)
+            elif name in CUSTOM_FIELD_NAMES:
+                found.setdefault(name, []).append(fid)
         return found
 
     def discover_projects(self) -> list[str]:
@@ -292,7 +299,7 @@ class _ProjectRun:
                            "pages": dict(self.landing.pages), "requests": self.source.client.log.total})
 
     def take_page(self, issues: list[dict]) -> None:
-        complete = []
+        complete, approvals = [], []
         for issue in issues:
             issue_id, key = str(issue["id"]), issue.get("key")
             changelog = issue.pop("changelog", None) or {}
@@ -307,19 +314,30 @@ class _ProjectRun:
             updated = parse_time(fields.get("updated"))
             if updated and (self.max_updated is None or updated > self.max_updated):
                 self.max_updated = updated
-            if self._wants_approvals(fields):
+            found = self._field_approvals(issue_id, key, fields)
+            if found is None:
                 self.futures.append(self.pool.submit(self.source.fetch_approvals, issue_id, key))
+            else:
+                approvals.extend(found)
         self.landing.write_page("issues", issues)
         self.landing.write_page("changelogs", complete)
+        for start in range(0, len(approvals), 500):
+            self.landing.write_page("approvals", approvals[start:start + 500])
         self.report("issues")
         self.drain(wait=False)
 
-    def _wants_approvals(self, fields: dict) -> bool:
+    def _field_approvals(self, issue_id: str, key: str, fields: dict) -> list[dict] | None:
+        """The issue's approval records from its Approvals field (taken out of `fields`, so it lands once);
+        None when they must be fetched: a service-desk issue whose search result has no usable value."""
+        values = [fields.pop(f) for f in self.approval_fields if f in fields]
         if str((fields.get("project") or {}).get("projectTypeKey", "")).lower() != "service_desk":
-            return False
-        # The Approvals field, where the site has it and returned it, says whether there is anything to fetch.
-        present = [f for f in self.approval_fields if f in fields]
-        return not present or any(fields.get(f) for f in present)
+            return []
+        if not values:
+            return None  # the site has no such field, or did not return it
+        items = next((v for v in values if v), None) or []
+        if not isinstance(items, list) or not all(isinstance(a, dict) and a.get("id") is not None for a in items):
+            return None  # a shape we do not know: ask servicedeskapi rather than guess
+        return [{"issueId": issue_id, "issueKey": key, "approval": a} for a in items]
 
     def finish_changelogs(self) -> None:
         """Fetch complete changelogs of the issues whose embedded one was short; land them."""
@@ -354,6 +372,14 @@ class _ProjectRun:
             self.landing.write_page("changelogs", changelogs[start:start + 100])
         if done:
             self.report("approvals")
+
+
+def _is_approvals_field(f: dict) -> bool:
+    """JSM's Approvals field by schema (`...:sd-approvals`); by its English name only when it has no schema."""
+    schema = f.get("schema")
+    if not isinstance(schema, dict):
+        return str(f.get("name", "")).strip().lower() == "approvals"
+    return schema.get("type") == APPROVALS_TYPE or str(schema.get("custom", "")).endswith(":" + APPROVALS_TYPE)
 
 
 def _dedupe(histories: list[dict]) -> list[dict]:

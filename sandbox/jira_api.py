@@ -94,8 +94,13 @@ CUSTOM_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
                                 "custom": "com.atlassian.jira.plugin.system.customfieldtypes:multicheckboxes"}),
     (FIELD_EPIC_LINK, "Epic Link", {"type": "any", "custom": "com.pyxis.greenhopper.jira:gh-epic-link"}),
 ]
-FIELD_NAMES = {f[0]: f[1] for f in SYSTEM_FIELDS} | {f[0]: f[1] for f in CUSTOM_FIELDS}
-ALL_FIELDS = [f for f in FIELD_NAMES if f != "issuekey"]
+# JSM's system field: listed and rendered only on sites with a service-desk project (see `site_fields`).
+FIELD_APPROVALS = "customfield_10019"
+APPROVALS_FIELD = (FIELD_APPROVALS, "Approvals",
+                   {"type": "sd-approvals", "custom": "com.atlassian.servicedesk.approvals-plugin:sd-approvals"})
+FIELD_NAMES = {f[0]: f[1] for f in SYSTEM_FIELDS} | {f[0]: f[1] for f in CUSTOM_FIELDS} | {FIELD_APPROVALS: "Approvals"}
+ALL_FIELDS = [f for f in FIELD_NAMES if f not in ("issuekey", FIELD_APPROVALS)]
+OPTIONAL_FIELDS = (FIELD_APPROVALS,)
 
 
 class JiraError(Exception):
@@ -302,11 +307,25 @@ def _field_value(store: Store, issue: JiraIssue, fid: str, deployment: str, api:
                  "id": "10019"}] if issue.flagged else None
     if fid == FIELD_EPIC_LINK:
         return issue.parent
+    if fid == FIELD_APPROVALS:
+        if store.jira_projects[issue.project].type != "service_desk":
+            return None
+        return [render_approval(store, issue, a, deployment, base, tz) for a in issue.approvals]
     return None
 
 
-def _select_fields(fields: list[str] | None, default: str) -> list[str]:
-    """Jira's `fields` semantics: `*all`, `*navigable`, ids, `-id` exclusions; unknown ids are dropped."""
+def site_fields(app_or_store: App | Store) -> frozenset[str]:
+    """Optional field ids this site has: Approvals with a service-desk project, minus `app.jira_hide_fields`."""
+    store = _store(app_or_store)
+    out = {FIELD_APPROVALS} if any(p.type == "service_desk" for p in store.jira_projects.values()) else set()
+    hidden = getattr(app_or_store, "jira_hide_fields", None) or set()
+    return frozenset(f for f in out if f not in hidden and FIELD_NAMES[f] not in hidden)
+
+
+def _select_fields(fields: list[str] | None, default: str, site: frozenset[str] = frozenset()) -> list[str]:
+    """Jira's `fields` semantics: `*all`, `*navigable`, ids, `-id` exclusions; unknown ids are dropped.
+
+    `site`: the optional fields (OPTIONAL_FIELDS) this site has; the others count as unknown."""
     wanted = [f.strip() for f in (fields if fields is not None else [default]) if f and f.strip()]
     if not wanted:
         wanted = [default]
@@ -314,9 +333,10 @@ def _select_fields(fields: list[str] | None, default: str) -> list[str]:
     for f in wanted:
         if f in ("*all", "*navigable"):
             chosen.extend(ALL_FIELDS)
+            chosen.extend(o for o in OPTIONAL_FIELDS if o in site)
         elif f.startswith("-") or f in ("id", "key", "issuekey"):
             continue
-        elif f in FIELD_NAMES:
+        elif f in FIELD_NAMES and (f not in OPTIONAL_FIELDS or f in site):
             chosen.append(f)
     excluded = {f[1:] for f in wanted if f.startswith("-")}
     return [f for f in dict.fromkeys(chosen) if f not in excluded]
@@ -356,13 +376,16 @@ def render_history(app_or_store: App | Store, history: JiraHistory, deployment: 
 
 def render_issue(app_or_store: App | Store, issue: JiraIssue, fields: list[str] | None, deployment: str,
                  api_version: int = 2, *, base_url: str = DEFAULT_BASE, expand: str | list[str] | None = None,
-                 tz: ZoneInfo | None = None, default_fields: str = "*all") -> dict[str, Any]:
-    """An IssueBean. `fields=None` means `default_fields`; `expand` may hold `changelog`, `names`."""
+                 tz: ZoneInfo | None = None, default_fields: str = "*all",
+                 site: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """An IssueBean. `fields=None` means `default_fields`; `expand` may hold `changelog`, `names`.
+
+    `site`: the optional fields (Approvals) to offer, `site_fields(app)` in the handlers; none by default."""
     store = _store(app_or_store)
     tz = tz or user_tz(store)
     expands = _split(expand)
     wanted = [f.strip() for f in (fields if fields is not None else [default_fields]) if f and f.strip()]
-    chosen = _select_fields(fields, default_fields)
+    chosen = _select_fields(fields, default_fields, site)
     if wanted == ["id"] and "changelog" not in expands:
         return {"id": str(issue.id)}
     out: dict[str, Any] = {"expand": "renderedFields,names,schema,operations,editmeta,changelog,"
@@ -787,6 +810,10 @@ class _Ctx:
     def tz(self) -> ZoneInfo:
         return user_tz(self.app.store)
 
+    @property
+    def site(self) -> frozenset[str]:
+        return site_fields(self.app)
+
 
 def _issue_or_404(store: Store, key_or_id: str) -> JiraIssue:
     by_key, by_id = _Index.of(store)
@@ -841,10 +868,11 @@ def _search_jql(c: _Ctx) -> Response:
         start = bisect.bisect_right(hits, cursor, key=lambda i: _sort_key([_raw_sort_value(i, n) for n, _ in order],
                                                                           order))
     page = hits[start:start + size]
-    out: dict[str, Any] = {"issues": [render_issue(c.store, i, fields, c.dep, c.api, base_url=c.base,
-                                                   expand=expand, tz=c.tz, default_fields="id") for i in page]}
+    site, tz = c.site, c.tz
+    out: dict[str, Any] = {"issues": [render_issue(c.store, i, fields, c.dep, c.api, base_url=c.base, expand=expand,
+                                                   tz=tz, default_fields="id", site=site) for i in page]}
     if "names" in expand:
-        out["names"] = {f: FIELD_NAMES[f] for f in _select_fields(fields, "id")}
+        out["names"] = {f: FIELD_NAMES[f] for f in _select_fields(fields, "id", site)}
     more = start + len(page) < len(hits) and size > 0
     if more:
         last = page[-1]
@@ -873,9 +901,10 @@ def _search_legacy(c: _Ctx) -> Response:
     page = hits[start:start + size]
     out: dict[str, Any] = {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(hits),
                            "issues": [render_issue(c.store, i, fields, c.dep, c.api, base_url=c.base, expand=expand,
-                                                   tz=c.tz, default_fields="*navigable") for i in page]}
+                                                   tz=c.tz, default_fields="*navigable", site=c.site)
+                                      for i in page]}
     if "names" in expand:
-        out["names"] = {f: FIELD_NAMES[f] for f in _select_fields(fields, "*navigable")}
+        out["names"] = {f: FIELD_NAMES[f] for f in _select_fields(fields, "*navigable", c.site)}
     return json_response(out)
 
 
@@ -883,7 +912,7 @@ def _issue(c: _Ctx) -> Response:
     issue = _issue_or_404(c.store, c.req.params["key"])
     p = _params(c.req)
     return json_response(render_issue(c.store, issue, _fields_param(p.get("fields")), c.dep, c.api,
-                                      base_url=c.base, expand=_split(p.get("expand")), tz=c.tz))
+                                      base_url=c.base, expand=_split(p.get("expand")), tz=c.tz, site=c.site))
 
 
 def _changelog(c: _Ctx) -> Response:
@@ -1008,7 +1037,8 @@ def _fields(c: _Ctx) -> Response:
         if schema:
             f["schema"] = schema
         out.append(f)
-    for fid, name, schema in CUSTOM_FIELDS:
+    site = c.site
+    for fid, name, schema in CUSTOM_FIELDS + [f for f in [APPROVALS_FIELD] if f[0] in site]:
         num = int(fid.rsplit("_", 1)[1])
         out.append({"id": fid, "key": fid, "name": name, "untranslatedName": name, "custom": True,
                     "orderable": True, "navigable": True, "searchable": True,
@@ -1144,6 +1174,9 @@ def _wrap(app: App, fn: Callable[[_Ctx], Response], cloud_only: bool = False, v3
 
 
 def register(app: App) -> None:
+    if not hasattr(app, "jira_hide_fields"):
+        # Field names or ids this site does not offer (not in /field, never rendered), e.g. {"Approvals"}.
+        app.jira_hide_fields = set()
     r = app.router
     v = r"/rest/api/(?P<v>2|3|latest)"
     routes: list[tuple[str, str, str, Callable[[_Ctx], Response], dict[str, bool]]] = [

@@ -145,7 +145,7 @@ def test_every_spec_path_validates(cloud, spec):
     s, u = cloud_session(cloud), cloud.url + "/rest/api/3"
     checks = [
         ("/rest/api/3/search/jql", "get", s.get(u + "/search/jql", params={
-            "jql": "project = AL", "fields": "*all", "expand": "changelog,names", "maxResults": 5})),
+            "jql": "project in (AL, SD)", "fields": "*all", "expand": "changelog,names", "maxResults": 50})),
         ("/rest/api/3/search/jql", "post", s.post(u + "/search/jql", json={
             "jql": "project in (AL, SD)", "fields": ["summary", "status", "assignee"], "maxResults": 3})),
         ("/rest/api/3/issue/{issueIdOrKey}", "get", s.get(u + "/issue/AL-1", params={"expand": "changelog"})),
@@ -169,7 +169,7 @@ def test_every_spec_path_validates(cloud, spec):
 def test_dc_shapes_validate(dc, spec):
     s, u = dc_session(), dc.url + "/rest/api/2"
     validate(spec, "/rest/api/3/search", "get", s.get(u + "/search", params={
-        "jql": "project = AL", "expand": "changelog"}).json())
+        "jql": "project in (AL, SD)", "expand": "changelog"}).json())
     validate(spec, "/rest/api/3/issue/{issueIdOrKey}", "get", s.get(u + "/issue/AL-1").json())
     validate(spec, "/rest/api/3/myself", "get", s.get(u + "/myself").json())
     validate(spec, "/rest/api/3/status", "get", s.get(u + "/status").json())
@@ -196,6 +196,61 @@ def test_approvals_shape_and_paging(cloud, dc):
     pending = page["values"][-1]
     assert pending["finalDecision"] == "pending" and "completedDate" not in pending
     assert cloud_session(cloud).get(cloud.url + "/rest/servicedeskapi/request/AL-1/approval").status_code == 404
+
+
+def _approvals_field(session, sb, api: int) -> dict | None:
+    return next((f for f in session.get(sb.url + f"/rest/api/{api}/field").json()
+                 if (f.get("schema") or {}).get("type") == "sd-approvals"), None)
+
+
+def _search(session, sb, api: int, jql: str, **params) -> list[dict]:
+    path = "/search/jql" if api == 3 else "/search"
+    r = session.get(sb.url + f"/rest/api/{api}{path}", params={"jql": jql, "maxResults": 100, **params})
+    assert r.status_code == 200, r.text
+    return r.json()["issues"]
+
+
+def test_approvals_field_renders_what_servicedeskapi_returns(cloud, dc):
+    for sb, s, api in ((cloud, cloud_session(cloud), 3), (dc, dc_session(), 2)):
+        field = _approvals_field(s, sb, api)
+        assert field is not None and field["name"] == "Approvals" and field["custom"] is True
+        assert field["schema"]["custom"] == "com.atlassian.servicedesk.approvals-plugin:sd-approvals"
+        fid = field["id"]
+        for fields in (fid, "*all", "*navigable", f"status,{fid}"):
+            issues = _search(s, sb, api, "project in (AL, SD)", fields=fields)
+            sd = [i for i in issues if i["key"].startswith("SD-")]
+            assert len(sd) == 15 and len(issues) == 30
+            for i in sd:
+                api_values = s.get(sb.url + f"/rest/servicedeskapi/request/{i['key']}/approval",
+                                   params={"limit": 50}).json()["values"]
+                assert i["fields"][fid] == api_values, (fields, i["key"])
+            assert len(next(i for i in sd if i["key"] == "SD-1")["fields"][fid]) == 7
+            for i in issues:
+                if i["key"].startswith("AL-"):
+                    assert i["fields"].get(fid) is None
+        # not asked for: not rendered
+        assert all(fid not in i["fields"] for i in _search(s, sb, api, "project = SD", fields="status"))
+        names = s.get(sb.url + f"/rest/api/{api}/issue/SD-1", params={"expand": "names"}).json()
+        assert names["names"][fid] == "Approvals" and len(names["fields"][fid]) == 7
+
+
+def test_hidden_or_absent_approvals_field(cloud):
+    s = cloud_session(cloud)
+    fid = _approvals_field(s, cloud, 3)["id"]
+    cloud.app.jira_hide_fields = {"Approvals"}
+    try:
+        assert _approvals_field(s, cloud, 3) is None
+        for fields in (fid, "*all"):
+            assert all(fid not in i.get("fields", {}) for i in _search(s, cloud, 3, "project = SD", fields=fields))
+    finally:
+        cloud.app.jira_hide_fields = set()
+    assert _approvals_field(s, cloud, 3) is not None
+    store = build_store()
+    del store.jira_projects["SD"]
+    store.jira_issues = [i for i in store.jira_issues if i.project != "SD"]
+    with server.Sandbox(store, port=0, jira_deployment="datacenter") as sb:
+        assert _approvals_field(dc_session(), sb, 2) is None  # no service desk, no JSM field
+        assert all(fid not in i["fields"] for i in _search(dc_session(), sb, 2, "project = AL", fields="*all"))
 
 
 # -- search and pagination -------------------------------------------------------------------------------
