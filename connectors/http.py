@@ -30,6 +30,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 class ConnectorError(Exception):
     """A failure a user can act on; the message is one line."""
 
+    headers: dict[str, str] = {}  # the failing response's headers, when there was one
+
 
 class AuthError(ConnectorError):
     pass
@@ -194,6 +196,11 @@ class HttpClient:
 
     # -- errors --------------------------------------------------------------------------------
     def _error(self, method: str, label: str, resp: requests.Response, attempt: int) -> ConnectorError:
+        err = self._make_error(method, label, resp, attempt)
+        err.headers = dict(resp.headers)  # connectors read scope / SSO headers to explain the failure
+        return err
+
+    def _make_error(self, method: str, label: str, resp: requests.Response, attempt: int) -> ConnectorError:
         detail = _error_detail(resp)
         where = f"{method} {label}"
         if resp.status_code == 401:

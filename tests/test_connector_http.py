@@ -1,0 +1,129 @@
+"""The shared HTTP client against a scripted loopback server: waits, retries, errors, redaction."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from connectors.http import ApiError, AuthError, ConnectorError, HttpClient, HttpSettings, NotFoundError
+
+TOKEN = "s3cr3t-token-value"
+FAST = HttpSettings(backoff_base_s=0.01, backoff_max_s=0.05, secondary_min_wait_s=0.3, max_retries=4)
+
+
+class Script:
+    """Answers request n with script[n] (status, headers, body); repeats the last entry."""
+
+    def __init__(self, *steps: tuple[int, dict[str, str], object]) -> None:
+        self.steps = list(steps)
+        self.times: list[float] = []
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(script: Script) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                script.times.append(time.monotonic())
+                status, headers, body = script.steps[min(len(script.times) - 1, len(script.steps) - 1)]
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+def client(url: str, **kw) -> HttpClient:
+    return HttpClient(url, {"Authorization": f"Bearer {TOKEN}"}, FAST, service="Test", **kw)
+
+
+def test_retry_after_is_honoured_never_sooner(serve):
+    script = Script((429, {"Retry-After": "1"}, {"message": "slow down"}), (200, {}, {"ok": True}))
+    url = serve(script)
+    assert client(url).get_json("/x") == {"ok": True}
+    assert len(script.times) == 2
+    assert script.times[1] - script.times[0] >= 1.0
+
+
+def test_secondary_limit_without_retry_after_waits_the_minimum(serve):
+    body = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes."}
+    script = Script((403, {}, body), (200, {}, {"ok": 1}))
+    url = serve(script)
+    c = client(url)
+    assert c.get_json("/x") == {"ok": 1}
+    assert script.times[1] - script.times[0] >= FAST.secondary_min_wait_s
+    assert c.log.retries == 1
+
+
+def test_primary_limit_exhausted_waits_for_reset(serve):
+    reset = str(int(time.time()) + 2)
+    script = Script((200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}, [1]), (200, {}, [2]))
+    url = serve(script)
+    c = client(url)
+    assert c.get_json("/a") == [1]
+    assert c.get_json("/b") == [2]
+    assert script.times[1] - script.times[0] >= 1.0  # the reset was 1-2 s away when the budget ran out
+
+
+def test_server_errors_are_retried_then_fail_with_one_line(serve):
+    url = serve(Script((502, {"Content-Type": "text/html"}, b"<html>\n<h1>502 Bad Gateway</h1>\n</html>")))
+    with pytest.raises(ApiError) as e:
+        client(url).get_json("/rest/api/3/search/jql")
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "GET /rest/api/3/search/jql" in msg and "502" in msg and "5 attempts" in msg
+
+
+def test_not_retried_client_errors(serve):
+    script = Script((400, {}, {"errorMessages": ["Error in the JQL Query: bad"], "errors": {}}))
+    url = serve(script)
+    with pytest.raises(ApiError, match="Error in the JQL Query: bad"):
+        client(url).get_json("/search")
+    assert len(script.times) == 1
+
+
+def test_auth_error_names_the_fix_and_hides_the_token(serve):
+    url = serve(Script((401, {}, {"message": f"Bad credentials for {TOKEN}"})))
+    with pytest.raises(AuthError) as e:
+        client(url, auth_hint="Set GITHUB_TOKEN to a valid token.").get_json("/user")
+    assert "Set GITHUB_TOKEN" in str(e.value)
+    assert TOKEN not in str(e.value)
+
+
+def test_not_found(serve):
+    url = serve(Script((404, {}, {"message": "Not Found"})))
+    with pytest.raises(NotFoundError, match="not found"):
+        client(url).get_json("/repos/a/b")
+
+
+def test_unreachable_host_is_one_line():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    c = HttpClient(f"http://127.0.0.1:{port}", {}, HttpSettings(max_retries=1, backoff_base_s=0.01), service="Jira")
+    with pytest.raises(ConnectorError, match="Jira unreachable after 2 attempts"):
+        c.get_json("/rest/api/3/serverInfo")
