@@ -1,0 +1,61 @@
+"""GitHub connector cost: requests per 1,000 pull requests for a full GraphQL sync (discovery included),
+and the incremental run's share after 1% of the items changed; REST figures beside them for comparison."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from connectors.github import GitHubSettings, connect
+from connectors.http import HttpSettings
+
+HTTP = HttpSettings(backoff_base_s=0.05, backoff_max_s=1.0, secondary_min_wait_s=0.5, max_in_flight=4)
+
+
+def _sync(env: dict, root: Path, api: str, cursors: dict | None = None) -> tuple[dict, int]:
+    src = connect(GitHubSettings.from_env(env, api=api, http=HTTP))
+    results = {r: src.extract_repository(root, r, (cursors or {}).get(r)) for r in src.discover_repositories()}
+    return results, src.client.log.total
+
+
+def run(scale: str, apis: tuple[str, ...] = ("graphql", "rest")) -> dict:
+    from sandbox import generator
+    from sandbox.server import Sandbox
+
+    figures: dict = {}
+    for api in apis:
+        if api == "rest" and scale not in ("small",):
+            continue  # REST reads one timeline per item: thousands of requests, measured at small only
+        store = generator.generate(scale, 1)
+        with Sandbox(store, port=0) as sb, tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            full, full_requests = _sync(sb.env(), Path(tmp) / "full", api)
+            full_s = time.perf_counter() - started
+            pulls = sum(r.records.get("pull_requests", 0) for r in full.values())
+            changed = sb.app.advance(0.01)
+            started = time.perf_counter()
+            inc, inc_requests = _sync(sb.env(), Path(tmp) / "inc", api, {k: r.cursor for k, r in full.items()})
+            inc_s = time.perf_counter() - started
+            figures |= {
+                f"{api}_repositories": len(full),
+                f"{api}_pull_requests": pulls,
+                f"{api}_issues": sum(r.records.get("issues", 0) for r in full.values()),
+                f"{api}_timeline_events": sum(r.records.get("timeline_events", 0) for r in full.values()),
+                f"{api}_full_requests": full_requests,
+                f"{api}_requests_per_1000_prs": round(full_requests * 1000 / max(pulls, 1), 1),
+                f"{api}_full_s": round(full_s, 1),
+                f"{api}_changed_items": changed,
+                f"{api}_incremental_requests": inc_requests,
+                f"{api}_incremental_prs": sum(r.records.get("pull_requests", 0) for r in inc.values()),
+                f"{api}_incremental_share": round(inc_requests / max(full_requests, 1), 3),
+                f"{api}_incremental_s": round(inc_s, 1),
+            }
+    return figures
+
+
+if __name__ == "__main__":
+    import sys
+
+    for key, value in run(sys.argv[1] if len(sys.argv) > 1 else "small").items():
+        print(f"{key:<36} {value}")
