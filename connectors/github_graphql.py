@@ -196,13 +196,9 @@ def decode_database_id(node_id: str | None) -> int | None:
     try:
         if "_" in node_id:
             raw = node_id.split("_", 1)[1]
-            if len(raw) % 4 != 1:
-                data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-                return _msgpack_last_int(data)
-            if raw.startswith("kw"):  # the sandbox's ids: "kw" + base64 of the id's 8 bytes
-                data = base64.urlsafe_b64decode(raw[2:] + "=" * (-len(raw[2:]) % 4))
-                return int.from_bytes(data, "big") if len(data) == 8 else None
-            return None
+            if len(raw) % 4 == 1:
+                return None
+            return _msgpack_last_int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         text = base64.b64decode(node_id + "=" * (-len(node_id) % 4)).decode("ascii")
         digits = text[len(text.rstrip("0123456789")):]
         return int(digits) if digits and ":" in text else None

@@ -50,7 +50,9 @@ def legacy_node_id(kind: str, num: int) -> str:
 
 
 def new_node_id(prefix: str, num: int) -> str:
-    return f"{prefix}_kw" + base64.urlsafe_b64encode(num.to_bytes(8, "big")).decode().rstrip("=")
+    """GitHub's current global id: a type prefix and base64url of the msgpack array [0, id]."""
+    packed = b"\x92\x00" + (b"\xce" + num.to_bytes(4, "big") if num < 2**32 else b"\xcf" + num.to_bytes(8, "big"))
+    return f"{prefix}_" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
 def fake_sha(*parts: object) -> str:
