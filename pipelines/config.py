@@ -139,7 +139,7 @@ class Calendar(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _order(self) -> "Calendar":
+    def _order(self) -> Calendar:
         if self.hours[0] >= self.hours[1]:
             raise ValueError("hours: the start must be before the end")
         return self
@@ -177,12 +177,15 @@ class Config(_Strict):
     path: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
-    def _references(self) -> "Config":
+    def _references(self) -> Config:
         keys = [t.key for t in self.teams]
         dup = {k for k in keys if keys.count(k) > 1}
         if dup:
-            raise ValueError(f"teams: duplicate team key {sorted(dup)[0]!r}")
+            raise ValueError(f"teams: duplicate team key {min(dup)!r}")
         for i, t in enumerate(self.teams):
+            if t.key in ("unknown", "other"):
+                raise _KeyedError(f"teams.{i}.key", f"{t.key!r} is reserved (items without a team, small teams); "
+                                  "pick another key")
             if t.calendar != "default" and t.calendar not in self.calendars:
                 raise _KeyedError(f"teams.{i}.calendar", f"unknown calendar {t.calendar!r}; define "
                                   f"[calendars.{t.calendar}]")

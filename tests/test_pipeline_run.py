@@ -65,7 +65,7 @@ def test_whole_run_then_incremental(tmp_path, monkeypatch, store):
     # Nothing changed: no per-issue changelog or approval fetches, no route asked more often than on the
     # first run, and (overlap window aside) almost nothing landed again.
     assert sum(requests_second.values()) < sum(requests_first.values()), (requests_first, requests_second)
-    assert all(n <= requests_first.get(route, 0) for route, n in requests_second.items()), requests_second
+    assert all(n <= requests_first.get(route, 0) for route, n in requests_second.items()), (requests_first, requests_second)
     assert sum(second.records.values()) < sum(first.records.values()) / 10, (first.records, second.records)
     per_item = ("jira.approvals", "jira.bulkfetch", "jira.changelog")
     assert sum(requests_second.get(r, 0) for r in per_item) <= max(1, sum(requests_first.get(r, 0) for r in per_item)

@@ -1,0 +1,70 @@
+-- Every Jira change item (also those after as_of: an item's initial status and assignee come from its first
+-- change), in event order: (created, history id), status items first within a
+-- history, then item order. User fields (assignee) are resolved to canonical person ids (Data Center
+-- changelogs carry user names or keys); status items carry names and flow states.
+-- depends_on: staging.stg_jira__change_items, staging.stg_jira__issues, staging.stg_jira__users, staging.stg_jira__statuses, core.people, core.status_map
+create or replace table core.jira_changes_all as
+with items as (
+    select
+        issues.item_id, issues.project_key, ci.*,
+        case when ci.field_lower = 'status' then 0 else 1 end as status_first
+    from staging.stg_jira__change_items as ci
+    join staging.stg_jira__issues as issues using (issue_id)
+),
+
+user_lookup as (
+    select user_id, user_id as lookup, 0 as pref from staging.stg_jira__users
+    union all
+    select user_id, user_key, 1 from staging.stg_jira__users where user_key is not null
+    union all
+    select user_id, user_name, 2 from staging.stg_jira__users where user_name is not null
+),
+
+users as (
+    select lookup, arg_min_null(user_id, pref) as user_id from user_lookup group by lookup
+),
+
+people as (
+    select raw_id, person_id, is_bot from core.people
+),
+
+resolved as (
+    select
+        items.*,
+        row_number() over (
+            partition by items.item_id
+            order by items.created_at, items.history_seq, items.history_id, items.status_first, items.item_index
+        ) as ord,
+        author.person_id as author_id,
+        coalesce(author.is_bot, false) as author_is_bot,
+        case when items.field_lower = 'assignee' then 'jira:' || coalesce(fu.user_id, items.from_value) end
+            as from_person,
+        case when items.field_lower = 'assignee' then 'jira:' || coalesce(tu.user_id, items.to_value) end
+            as to_person,
+        coalesce(from_status.status_name, items.from_string) as from_status,
+        coalesce(to_status.status_name, items.to_string) as to_status
+    from items
+    left join people as author on author.raw_id = 'jira:' || items.author_user
+    left join users as fu on items.field_lower = 'assignee' and fu.lookup = items.from_value
+    left join users as tu on items.field_lower = 'assignee' and tu.lookup = items.to_value
+    left join staging.stg_jira__statuses as from_status
+        on items.field_lower = 'status' and from_status.status_id = items.from_value
+    left join staging.stg_jira__statuses as to_status
+        on items.field_lower = 'status' and to_status.status_id = items.to_value
+)
+
+select
+    resolved.* exclude (from_person, to_person),
+    coalesce(fp.person_id, resolved.from_person) as from_person,
+    coalesce(tp.person_id, resolved.to_person) as to_person,
+    from_map.state as from_state,
+    to_map.state as to_state
+from resolved
+left join people as fp on fp.raw_id = resolved.from_person
+left join people as tp on tp.raw_id = resolved.to_person
+left join core.status_map as from_map
+    on resolved.field_lower = 'status' and from_map.project_key = resolved.project_key
+    and from_map.status_name = resolved.from_status
+left join core.status_map as to_map
+    on resolved.field_lower = 'status' and to_map.project_key = resolved.project_key
+    and to_map.status_name = resolved.to_status

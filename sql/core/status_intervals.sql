@@ -1,0 +1,238 @@
+-- One row per visit of an item to a status (Jira) or flow state (GitHub), cut at as_of (is_open).
+-- Jira: the first visit starts at creation with the status the first status change left from (or the
+-- current status); owner_id = the assignee at the visit's entry. Pull requests and GitHub issues: the state
+-- after the last event of each instant, per docs/metrics-rulings.md; consecutive equal states merge.
+-- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.github_events, core.review_requests, core.status_map, core.calendar_intervals, staging.stg_jira__issues, staging.stg_jira__statuses, staging.stg_github__pull_requests
+create or replace table core.status_intervals as
+with as_of as (
+    select as_of from config.run
+),
+
+items as (
+    select item_id, source, kind, project, created_at, calendar, current_assignee_id from core.work_items
+),
+
+-- Jira ---------------------------------------------------------------------------------------------
+
+jira_current as (
+    select issues.item_id, coalesce(st.status_name, issues.status_name) as status
+    from staging.stg_jira__issues as issues
+    left join staging.stg_jira__statuses as st on st.status_id = issues.status_id
+),
+
+status_changes as (
+    select item_id, ord, created_at, author_id, author_is_bot, from_status, to_status
+    from core.jira_changes
+    where field_lower = 'status'
+),
+
+first_from as (
+    select item_id, arg_min_null(from_status, ord) as first_status
+    from core.jira_changes_all
+    where field_lower = 'status'
+    group by item_id
+),
+
+assignee_changes as (
+    select item_id, ord, created_at, from_person, to_person from core.jira_changes where field_lower = 'assignee'
+),
+
+assignee_at as (
+    -- the assignee after the last change of each instant: a visit's owner is the assignee at its entry instant
+    select item_id, created_at, to_person from assignee_changes
+    qualify row_number() over (partition by item_id, created_at order by ord desc) = 1
+),
+
+initial_assignee as (
+    select item_id, arg_min_null(from_person, ord) as assignee
+    from core.jira_changes_all
+    where field_lower = 'assignee'
+    group by item_id
+),
+
+jira_visits as (
+    select items.item_id, items.project, 0 as entered_ord, items.created_at as entered_at,
+        coalesce(ff.first_status, cur.status) as status, null::varchar as entered_by
+    from items
+    left join first_from as ff using (item_id)
+    left join jira_current as cur using (item_id)
+    where items.source = 'jira'
+    union all
+    select sc.item_id, items.project, sc.ord, sc.created_at, sc.to_status,
+        case when not sc.author_is_bot then sc.author_id end  -- automation decides nothing
+    from status_changes as sc
+    join items using (item_id)
+),
+
+jira_owned as (
+    select
+        v.item_id, v.entered_ord, v.entered_at, v.status, v.entered_by,
+        coalesce(map.state, 'active') as state,
+        case when a.item_id is null then coalesce(ia.assignee, case when ia.item_id is null
+            then items.current_assignee_id end) else a.to_person end as owner_id
+    from jira_visits as v
+    join items using (item_id)
+    left join core.status_map as map on map.project_key = v.project and map.status_name = v.status
+    asof left join assignee_at as a on a.item_id = v.item_id and v.entered_at >= a.created_at
+    left join initial_assignee as ia on ia.item_id = v.item_id
+),
+
+-- Pull requests and GitHub issues -----------------------------------------------------------------
+
+gh_points_all as (
+    select item_id, 0 as ord, created_at as point_at from items where source = 'github'
+    union all
+    select ev.item_id, ev.ord, ev.event_at from core.github_events as ev join items using (item_id)
+),
+
+gh_points as (
+    -- the state at an instant is the state after its last event
+    select * from gh_points_all
+    qualify row_number() over (partition by item_id, point_at order by ord desc) = 1
+),
+
+events as (
+    select * from core.github_events
+),
+
+pr_points as (
+    select
+        p.item_id, p.ord, p.point_at, pr.author_id,
+        exists (select 1 from events as e where e.item_id = p.item_id and e.event = 'merged' and e.ord <= p.ord)
+            as is_merged,
+        coalesce((select arg_max_null(e.event, e.ord) from events as e where e.item_id = p.item_id
+            and e.event in ('closed', 'reopened') and e.ord <= p.ord) = 'closed', false) as is_closed,
+        coalesce(
+            (select arg_max_null(e.event, e.ord) = 'convert_to_draft' from events as e where e.item_id = p.item_id
+                and e.event in ('ready_for_review', 'convert_to_draft') and e.ord <= p.ord),
+            (select arg_min_null(e.event, e.ord) = 'ready_for_review' from events as e where e.item_id = p.item_id
+                and e.event in ('ready_for_review', 'convert_to_draft')),
+            spr.is_draft
+        ) as is_draft,
+        (select arg_max_null(r.requested_of, r.request_ord) from core.review_requests as r where r.item_id = p.item_id
+            and r.request_ord <= p.ord and (r.end_ord is null or r.end_ord > p.ord)) as open_request_of,
+        (select arg_max_null(e.review_state, e.ord) from events as e where e.item_id = p.item_id
+            and e.event = 'reviewed' and not e.actor_is_bot and e.review_state in ('approved', 'changes_requested')
+            and e.ord <= p.ord and (e.dismissed_at is null or e.dismissed_at > p.point_at)) as latest_review
+    from gh_points as p
+    join core.work_items as pr on pr.item_id = p.item_id and pr.kind = 'pull_request'
+    join staging.stg_github__pull_requests as spr on spr.item_id = p.item_id
+),
+
+pr_states as (
+    select
+        item_id, ord, point_at,
+        case
+            when is_merged or is_closed then 'done' when is_draft then 'active'
+            when open_request_of is not null then 'approval'
+            when latest_review = 'approved' then 'queue'
+            else 'active'
+        end as state,
+        case when open_request_of is not null and not (is_merged or is_closed or is_draft) then open_request_of
+            else author_id end as owner_id
+    from pr_points
+),
+
+issue_label_events as (
+    select e.item_id, e.ord, e.event, e.label, gl.state
+    from events as e
+    join config.github_labels as gl on lower(gl.label) = lower(e.label)
+    where e.kind = 'issue' and e.event in ('labeled', 'unlabeled')
+),
+
+issue_points as (
+    select
+        p.item_id, p.ord, p.point_at,
+        coalesce((select arg_max_null(e.event, e.ord) from events as e where e.item_id = p.item_id
+            and e.event in ('closed', 'reopened') and e.ord <= p.ord) = 'closed', false) as is_closed,
+        (select arg_max_null(l.state, l.ord) from issue_label_events as l
+         where l.item_id = p.item_id and l.event = 'labeled' and l.ord <= p.ord
+            and not exists (select 1 from issue_label_events as u where u.item_id = l.item_id
+                and u.label = l.label and u.event = 'unlabeled' and u.ord > l.ord and u.ord <= p.ord))
+            as label_state,
+        (select arg_max_null(a.assignee_id, a.ord) from events as a
+         where a.item_id = p.item_id and a.event = 'assigned' and a.ord <= p.ord
+            and not exists (select 1 from events as u where u.item_id = a.item_id and u.event = 'unassigned'
+                and u.assignee_id = a.assignee_id and u.ord > a.ord and u.ord <= p.ord)) as assignee_id
+    from gh_points as p
+    join core.work_items as gi on gi.item_id = p.item_id and gi.kind = 'issue'
+),
+
+issue_states as (
+    select
+        item_id, ord, point_at,
+        case when is_closed then 'done' when label_state is not null then label_state
+            when assignee_id is not null then 'active' else 'backlog' end as state,
+        assignee_id as owner_id
+    from issue_points
+),
+
+gh_states as (
+    -- GitHub items have no statuses: the status is the flow state
+    select item_id, ord, point_at, state as status, state, owner_id from pr_states
+    union all
+    select item_id, ord, point_at, state as status, state, owner_id from issue_states
+),
+
+gh_islands as (
+    select *, sum(is_new::int) over (partition by item_id order by ord) as island
+    from (
+        select *, state is distinct from lag(state) over (partition by item_id order by ord)
+            or status is distinct from lag(status) over (partition by item_id order by ord) as is_new
+        from gh_states
+    )
+),
+
+gh_visits as (
+    select
+        gh_islands.item_id, min(gh_islands.ord) as entered_ord, min(gh_islands.point_at) as entered_at,
+        arg_min_null(gh_islands.status, gh_islands.ord) as status, arg_min_null(gh_islands.state, gh_islands.ord) as state,
+        arg_min_null(gh_islands.owner_id, gh_islands.ord) as owner_id,
+        arg_min_null(ev.actor_id, gh_islands.ord) as entered_by
+    from gh_islands
+    left join core.github_events as ev on ev.item_id = gh_islands.item_id and ev.ord = gh_islands.ord
+    group by gh_islands.item_id, island
+),
+
+-- Both ---------------------------------------------------------------------------------------------
+
+visits as (
+    select item_id, entered_ord, entered_at, status, state, owner_id, entered_by from jira_owned
+    union all
+    select item_id, entered_ord, entered_at, status, state, owner_id, entered_by from gh_visits
+),
+
+sequenced as (
+    select
+        visits.*,
+        row_number() over w as visit_no,
+        lead(entered_at) over w as next_entered_at,
+        lead(entered_by) over w as exited_by,
+        lead(state) over w as next_state,
+        lead(status) over w as next_status,
+        lag(state) over w as prev_state
+    from visits
+    window w as (partition by item_id order by entered_ord)
+),
+
+timed as (
+    select
+        sequenced.* exclude (next_entered_at),
+        coalesce(next_entered_at, (select as_of from as_of)) as exited_at,
+        next_entered_at is null as is_open,
+        items.calendar
+    from sequenced
+    join items using (item_id)
+)
+
+select
+    timed.item_id, timed.visit_no, timed.status, timed.state, timed.entered_at, timed.exited_at,
+    timed.owner_id, timed.is_open,
+    epoch(timed.exited_at) - epoch(timed.entered_at) as calendar_s,
+    core.worked(e.cum_before_s, e.start_utc, e.len_s, timed.exited_at)
+        - core.worked(s.cum_before_s, s.start_utc, s.len_s, timed.entered_at) as business_s,
+    timed.entered_by, timed.exited_by, timed.prev_state, timed.next_state, timed.next_status,
+    timed.entered_ord, timed.calendar
+from timed
+asof left join core.calendar_intervals as s on s.calendar = timed.calendar and timed.entered_at >= s.start_utc
+asof left join core.calendar_intervals as e on e.calendar = timed.calendar and timed.exited_at >= e.start_utc

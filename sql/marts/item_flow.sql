@@ -1,0 +1,280 @@
+-- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, core.github_events, staging.stg_github__pull_requests, marts.handoffs, marts.approval_waits, marts.decision_waits, marts.reversals, marts.wait_intervals, core.calendar_intervals
+create or replace table marts.item_flow as
+with as_of as (
+    select as_of from config.run
+),
+
+items as (
+    select * from core.work_items
+),
+
+visits as (
+    select * from core.status_intervals
+),
+
+current_state as (
+    select item_id, state as current_state, status as current_status
+    from visits
+    qualify row_number() over (partition by item_id order by visit_no desc) = 1
+),
+
+done_runs as (
+    -- the final run of done visits: finished_at is its start
+    select v.item_id, min(v.entered_at) as finished_at
+    from visits as v
+    where v.state = 'done' and v.visit_no > coalesce((select max(x.visit_no) from visits as x
+        where x.item_id = v.item_id and x.state <> 'done'), 0)
+    group by v.item_id
+),
+
+cycle as (
+    select
+        items.item_id,
+        (select min(v.entered_at) from visits as v where v.item_id = items.item_id and v.state <> 'backlog')
+            as started_at,
+        case when cs.current_state = 'done' then dr.finished_at end as finished_at,
+        cs.current_state, cs.current_status
+    from items
+    left join current_state as cs using (item_id)
+    left join done_runs as dr using (item_id)
+),
+
+window_ as (
+    select item_id, started_at, coalesce(finished_at, (select as_of from as_of)) as ends_at
+    from cycle
+    where started_at is not null
+),
+
+blocked_union as (
+    select item_id, min(started_at) as started_at, max(ended_at) as ended_at
+    from (
+        select *, sum(is_new) over (partition by item_id order by started_at, ended_at) as island
+        from (
+            select *, case when started_at <= max(ended_at) over (partition by item_id order by started_at, ended_at
+                rows between unbounded preceding and 1 preceding) then 0 else 1 end as is_new
+            from core.blocked_pieces
+        )
+    )
+    group by item_id, island
+),
+
+waiting_union as (
+    select item_id, min(started_at) as started_at, max(ended_at) as ended_at
+    from (
+        select *, sum(is_new) over (partition by item_id order by started_at, ended_at) as island
+        from (
+            select *, case when started_at <= max(ended_at) over (partition by item_id order by started_at, ended_at
+                rows between unbounded preceding and 1 preceding) then 0 else 1 end as is_new
+            from (
+                select item_id, entered_at as started_at, exited_at as ended_at from visits
+                where state in ('queue', 'approval', 'decision', 'blocked')
+                union all
+                select item_id, started_at, ended_at from core.blocked_pieces
+            )
+        )
+    )
+    group by item_id, island
+),
+
+active_clipped as (
+    select v.item_id, greatest(v.entered_at, w.started_at) as started_at, least(v.exited_at, w.ends_at) as ended_at
+    from visits as v
+    join window_ as w using (item_id)
+    where v.state = 'active' and v.entered_at < w.ends_at and v.exited_at > w.started_at
+),
+
+active_time as (
+    select
+        a.item_id,
+        sum(epoch(a.ended_at) - epoch(a.started_at))
+            - coalesce(sum((select sum(greatest(epoch(least(a.ended_at, b.ended_at))
+                - epoch(greatest(a.started_at, b.started_at)), 0)) from blocked_union as b
+                where b.item_id = a.item_id and b.started_at < a.ended_at and b.ended_at > a.started_at)), 0)
+            as active_s
+    from active_clipped as a
+    group by a.item_id
+),
+
+waiting_time as (
+    select u.item_id, sum(greatest(epoch(least(u.ended_at, w.ends_at)) - epoch(greatest(u.started_at, w.started_at)), 0))
+        as waiting_s
+    from waiting_union as u
+    join window_ as w using (item_id)
+    group by u.item_id
+),
+
+blocked_time as (
+    -- the union of all blocked pieces, within the cycle
+    select b.item_id, sum(greatest(epoch(least(b.ended_at, w.ends_at)) - epoch(greatest(b.started_at, w.started_at)), 0))
+        as blocked_s
+    from blocked_union as b
+    join window_ as w using (item_id)
+    group by b.item_id
+),
+
+handoff_counts as (
+    select item_id, count(*) as handoffs, count(*) filter (where is_team_handoff) as team_handoffs,
+        count(*) filter (where is_bounce) as bounces
+    from marts.handoffs
+    group by item_id
+),
+
+owners as (
+    select item_id, owner_id from core.ownership_intervals where owner_id is not null
+    union select item_id, from_owner from marts.handoffs
+    union select item_id, to_owner from marts.handoffs
+),
+
+owner_teams as (
+    select item_id, from_team as team from marts.handoffs
+    union select item_id, to_team from marts.handoffs
+),
+
+approval_stats as (
+    select
+        w.item_id,
+        count(*) as approval_requests,
+        count(*) filter (where exists (select 1 from marts.approval_waits as r where r.item_id = w.item_id
+            and r.outcome in ('rejected', 'changes_requested') and r.decided_at < w.requested_at))
+            as approval_rounds,
+        sum(w.calendar_s) as approval_wait_s,
+        sum(w.business_s) as approval_wait_business_s,
+        count(*) filter (where w.outcome = 'approved' and w.calendar_s < 300 and coalesce(w.review_body, '') = '')
+            as fast_approvals
+    from marts.approval_waits as w
+    group by w.item_id
+),
+
+decision_stats as (
+    select item_id, count(*) as decision_requests, sum(calendar_s) as decision_wait_s,
+        sum(business_s) as decision_wait_business_s
+    from marts.decision_waits
+    group by item_id
+),
+
+reversal_counts as (
+    select item_id, count(*) as reversals from marts.reversals group by item_id
+),
+
+unowned as (
+    select item_id, sum(calendar_s) as unowned_active_s from marts.wait_intervals where cause = 'unowned'
+    group by item_id
+),
+
+pr_ready as (
+    select
+        pr.item_id,
+        case when coalesce((select arg_min_null(e.event, e.ord) = 'ready_for_review' from core.github_events as e
+                where e.item_id = pr.item_id and e.event in ('ready_for_review', 'convert_to_draft')), pr.is_draft)
+            then (select min(e.event_at) from core.github_events as e
+                  where e.item_id = pr.item_id and e.event = 'ready_for_review')
+            else pr.created_at end as ready_at
+    from staging.stg_github__pull_requests as pr
+),
+
+pr_reviews as (
+    select
+        r.item_id,
+        (select min(e.event_at) from core.github_events as e where e.item_id = r.item_id and e.event = 'reviewed'
+            and not e.actor_is_bot and not coalesce(e.actor_is_author, false) and e.event_at >= r.ready_at)
+            as first_review_at,
+        (select min(e.event_at) from core.github_events as e where e.item_id = r.item_id and e.event = 'reviewed'
+            and not e.actor_is_bot and not coalesce(e.actor_is_author, false) and e.review_state = 'approved'
+            and e.event_at >= r.ready_at) as first_approval_at,
+        r.ready_at
+    from pr_ready as r
+),
+
+joined as (
+    select
+        items.item_id, items.source, items.kind, items.project, items.team, items.title, items.created_at,
+        cycle.started_at, cycle.finished_at, cycle.current_state, cycle.current_status,
+        case when cycle.started_at is not null
+            then epoch(coalesce(cycle.finished_at, (select as_of from as_of))) - epoch(cycle.started_at) end
+            as cycle_s,
+        greatest(coalesce(act.active_s, 0), 0) as active_s,
+        coalesce(wt.waiting_s, 0) as waiting_s,
+        coalesce(hc.handoffs, 0) as handoffs,
+        coalesce(hc.team_handoffs, 0) as team_handoffs,
+        coalesce(hc.bounces, 0) as bounces,
+        (select count(distinct o.owner_id) from owners as o where o.item_id = items.item_id) as distinct_owners,
+        (select count(distinct t.team) from owner_teams as t where t.item_id = items.item_id) as distinct_teams,
+        coalesce(un.unowned_active_s, 0) as unowned_active_s,
+        coalesce(ap.approval_requests, 0) as approval_requests,
+        coalesce(ap.approval_rounds, 0) as approval_rounds,
+        coalesce(ap.approval_wait_s, 0) as approval_wait_s,
+        coalesce(ap.approval_wait_business_s, 0) as approval_wait_business_s,
+        coalesce(ap.fast_approvals, 0) as fast_approvals,
+        coalesce(ds.decision_requests, 0) as decision_requests,
+        coalesce(ds.decision_wait_s, 0) as decision_wait_s,
+        coalesce(ds.decision_wait_business_s, 0) as decision_wait_business_s,
+        coalesce(bt.blocked_s, 0) as blocked_s,
+        coalesce(rc.reversals, 0) as reversals,
+        case when coalesce(cycle.current_state, '') <> 'done'
+            then epoch((select as_of from as_of)) - epoch(items.created_at) end as age_s,
+        epoch(pr.first_review_at) - epoch(pr.ready_at) as time_to_first_review_s,
+        epoch(pr.first_approval_at) - epoch(pr.ready_at) as time_to_approval_s,
+        items.calendar
+    from items
+    left join cycle using (item_id)
+    left join active_time as act using (item_id)
+    left join waiting_time as wt using (item_id)
+    left join blocked_time as bt using (item_id)
+    left join handoff_counts as hc using (item_id)
+    left join approval_stats as ap using (item_id)
+    left join decision_stats as ds using (item_id)
+    left join reversal_counts as rc using (item_id)
+    left join unowned as un using (item_id)
+    left join pr_reviews as pr using (item_id)
+)
+
+select
+    joined.* exclude (calendar),
+    case when joined.active_s + joined.waiting_s > 0
+        then joined.active_s / (joined.active_s + joined.waiting_s) end as flow_efficiency,
+    case when joined.started_at is not null then
+        core.worked(e.cum_before_s, e.start_utc, e.len_s, coalesce(joined.finished_at, (select as_of from as_of)))
+        - core.worked(s.cum_before_s, s.start_utc, s.len_s, joined.started_at) end as cycle_business_s
+from joined
+asof left join core.calendar_intervals as s on s.calendar = joined.calendar and joined.started_at >= s.start_utc
+asof left join core.calendar_intervals as e
+    on e.calendar = joined.calendar and coalesce(joined.finished_at, (select as_of from as_of)) >= e.start_utc
+order by item_id
+;
+
+comment on table marts.item_flow is 'One row per work item: cycle, active and waiting time, handoffs, approvals, decisions, blocked time and reversals.';
+comment on column marts.item_flow.item_id is 'jira:<issue key> or github:<owner>/<repo>#<number>.';
+comment on column marts.item_flow.source is 'jira or github.';
+comment on column marts.item_flow.kind is 'Jira issue type (Story, Bug, ...), pull_request or issue (GitHub).';
+comment on column marts.item_flow.project is 'Jira project key or GitHub owner/repo.';
+comment on column marts.item_flow.team is 'Owning team (configured project/repository team, Team field, first assignee, author/reporter, unknown).';
+comment on column marts.item_flow.title is 'Summary or title.';
+comment on column marts.item_flow.created_at is 'Creation time (UTC).';
+comment on column marts.item_flow.started_at is 'First entry into a state other than backlog.';
+comment on column marts.item_flow.finished_at is 'Last entry into done, if the item is done now.';
+comment on column marts.item_flow.current_state is 'Flow state at as_of.';
+comment on column marts.item_flow.current_status is 'Status (Jira) or PR/issue status at as_of.';
+comment on column marts.item_flow.cycle_s is 'finished_at - started_at, or as_of - started_at while open (seconds).';
+comment on column marts.item_flow.active_s is 'Seconds in active within the cycle, minus time blocked or flagged.';
+comment on column marts.item_flow.waiting_s is 'Seconds within the cycle in queue, approval, decision, blocked, flagged or dependency-blocked (union).';
+comment on column marts.item_flow.handoffs is 'Number of handoffs (marts.handoffs).';
+comment on column marts.item_flow.team_handoffs is 'Handoffs between different teams.';
+comment on column marts.item_flow.bounces is 'Handoffs back to an earlier owner.';
+comment on column marts.item_flow.distinct_owners is 'Distinct owners the item had.';
+comment on column marts.item_flow.distinct_teams is 'Distinct teams among handoff owners.';
+comment on column marts.item_flow.unowned_active_s is 'Seconds in a non-backlog, non-done state with no owner.';
+comment on column marts.item_flow.approval_requests is 'Number of approval requests.';
+comment on column marts.item_flow.approval_rounds is 'Approval requests made after a rejection or changes requested.';
+comment on column marts.item_flow.approval_wait_s is 'Sum of approval waits (calendar seconds).';
+comment on column marts.item_flow.approval_wait_business_s is 'Sum of approval waits (business seconds).';
+comment on column marts.item_flow.fast_approvals is 'Approvals in under 5 minutes with no review body (rubber stamps).';
+comment on column marts.item_flow.decision_requests is 'Number of decision waits.';
+comment on column marts.item_flow.decision_wait_s is 'Sum of decision waits (calendar seconds).';
+comment on column marts.item_flow.decision_wait_business_s is 'Sum of decision waits (business seconds).';
+comment on column marts.item_flow.blocked_s is 'Length of the union of blocked-status, flag and dependency pieces within the cycle (seconds).';
+comment on column marts.item_flow.reversals is 'Number of reversals (marts.reversals).';
+comment on column marts.item_flow.age_s is 'as_of - created_at for items not done.';
+comment on column marts.item_flow.time_to_first_review_s is 'Pull requests: first ready-for-review moment to first review by anyone but the author or a bot.';
+comment on column marts.item_flow.time_to_approval_s is 'Pull requests: first ready-for-review moment to first approval.';
+comment on column marts.item_flow.flow_efficiency is 'active_s / (active_s + waiting_s).';
+comment on column marts.item_flow.cycle_business_s is 'The cycle in working seconds of the team calendar.';

@@ -1,0 +1,86 @@
+-- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, marts.approval_waits, marts.decision_waits, core.calendar_intervals, core.teams, core.memberships
+create or replace table marts.wait_intervals as
+with as_of as (
+    select as_of from config.run
+),
+
+items as (
+    select item_id, source, team, team_field, calendar from core.work_items
+),
+
+queue as (
+    select si.item_id, 'queue' as cause, si.entered_at as started_at, si.exited_at as ended_at,
+        si.owner_id as waited_on, core.team_of(si.owner_id, si.entered_at, items.team_field) as waited_on_team,
+        si.is_open
+    from core.status_intervals as si
+    join items using (item_id)
+    where si.state = 'queue'
+),
+
+approvals as (
+    select item_id, case when source_kind = 'github_review' then 'review' else 'approval' end, requested_at,
+        coalesce(decided_at, (select as_of from as_of)), requested_of, requested_of_team, is_open
+    from marts.approval_waits
+),
+
+decisions as (
+    select item_id, 'decision', requested_at, coalesce(decided_at, (select as_of from as_of)),
+        coalesce(decided_by, waited_on),
+        coalesce(decided_by_team, case when waited_on is not null then core.team_of(waited_on, requested_at, null) end),
+        is_open
+    from marts.decision_waits
+),
+
+blocked as (
+    select item_id, case when cause = 'dependency' then 'dependency' else 'blocked' end, started_at, ended_at,
+        blocking_item_id, blocking_team, is_open
+    from core.blocked_pieces
+),
+
+unowned as (
+    select o.item_id, 'unowned', greatest(o.started_at, si.entered_at), least(o.ended_at, si.exited_at),
+        null, null, o.is_open and si.is_open
+    from core.ownership_intervals as o
+    join items on items.item_id = o.item_id and items.source = 'jira'
+    join core.status_intervals as si
+        on si.item_id = o.item_id and si.state not in ('backlog', 'done')
+        and si.entered_at < o.ended_at and si.exited_at > o.started_at
+    where o.owner_id is null
+),
+
+unioned as (
+    select * from queue
+    union all select * from approvals
+    union all select * from decisions
+    union all select * from blocked
+    union all select * from unowned
+),
+
+timed as (
+    select unioned.*, items.calendar
+    from unioned
+    join items using (item_id)
+)
+
+select
+    timed.item_id, timed.cause, timed.started_at, timed.ended_at, timed.waited_on, timed.waited_on_team,
+    timed.is_open,
+    epoch(timed.ended_at) - epoch(timed.started_at) as calendar_s,
+    core.worked(e.cum_before_s, e.start_utc, e.len_s, timed.ended_at)
+        - core.worked(s.cum_before_s, s.start_utc, s.len_s, timed.started_at) as business_s
+from timed
+asof left join core.calendar_intervals as s on s.calendar = timed.calendar and timed.started_at >= s.start_utc
+asof left join core.calendar_intervals as e on e.calendar = timed.calendar and timed.ended_at >= e.start_utc
+order by item_id, started_at, cause, waited_on
+;
+
+comment on table marts.wait_intervals is 'The wait ledger: every interval an item waits on someone or something. Start here: what do we wait for, and on whom?';
+comment on column marts.wait_intervals.item_id is 'jira:<issue key> or github:<owner>/<repo>#<number>.';
+comment on column marts.wait_intervals.cause is 'queue, approval, review, decision, blocked, dependency or unowned.';
+comment on column marts.wait_intervals.started_at is 'Start of the wait (UTC).';
+comment on column marts.wait_intervals.ended_at is 'End of the wait, or as_of while open.';
+comment on column marts.wait_intervals.waited_on is 'Whom or what was waited on: a person or GitHub team id, the blocking item (dependency); null when unknown.';
+comment on column marts.wait_intervals.waited_on_team is 'Team of waited_on (for a dependency: the blocking item''s team).';
+comment on column marts.wait_intervals.is_open is 'Still open at as_of.';
+comment on column marts.wait_intervals.calendar_s is 'Wall-clock seconds of the wait.';
+comment on column marts.wait_intervals.business_s is 'Working seconds of the wait in the item team''s calendar.';

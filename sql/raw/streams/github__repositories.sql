@@ -1,0 +1,1 @@
+select payload->>'id' as id, payload->>'updated_at' as updated, payload, filename from _pages

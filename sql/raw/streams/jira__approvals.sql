@@ -1,0 +1,3 @@
+select (payload->>'issueId') || ':' || (payload->'approval'->>'id') as id, md5(payload::varchar) as updated,
+    payload, filename
+from _pages

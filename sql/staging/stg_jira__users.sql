@@ -1,0 +1,45 @@
+-- Every Jira user object seen (Cloud: accountId; Data Center: key and name), to resolve changelog values.
+-- depends_on: raw.jira__issues, staging.stg_jira__histories, raw.jira__approvals
+create or replace table staging.stg_jira__users as
+with issue_users as (
+    select unnest([f.assignee, f.reporter, f.creator]) as u
+    from (
+        select from_json(payload->'fields', '{
+            "assignee": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
+                         "accountType": "VARCHAR"},
+            "reporter": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
+                         "accountType": "VARCHAR"},
+            "creator": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
+                        "accountType": "VARCHAR"}
+        }') as f
+        from raw.jira__issues
+    )
+),
+
+authors as (
+    select author as u from staging.stg_jira__histories
+),
+
+approvers as (
+    select from_json(a->'approver', '{"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR",
+        "displayName": "VARCHAR", "accountType": "VARCHAR"}') as u
+    from (select unnest(json_extract(payload, '$.approval.approvers[*]')) as a from raw.jira__approvals)
+),
+
+unioned as (
+    select u from issue_users
+    union all select u from authors
+    union all select u from approvers
+)
+
+select
+    coalesce(u.accountId, u.key, u.name) as user_id,
+    any_value(u.accountId) as account_id,
+    any_value(u.key) as user_key,
+    any_value(u.name) as user_name,
+    any_value(u.displayName) as display_name,
+    -- Cloud apps (Automation for Jira, integrations) are not people
+    coalesce(bool_or(u.accountType = 'app'), false) as is_app
+from unioned
+where coalesce(u.accountId, u.key, u.name) is not null
+group by all

@@ -1,0 +1,192 @@
+"""The load (landing pages -> raw.*, cursors) and the model runner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from connectors.landing import Landing
+from pipelines import warehouse
+from pipelines.config import Config
+from pipelines.warehouse import WarehouseError, load, models, read_cursors, run_models
+from tests.test_warehouse_rules import MON, Org, mixed_org
+
+FIXTURES = Path("/work/shared/fixtures/github-recorded")
+RAW_TABLES = ("jira__issues", "jira__changelogs", "jira__statuses", "github__pull_requests",
+              "github__timeline_events")
+
+
+def snapshot(db: Path) -> dict:
+    with duckdb.connect(str(db), read_only=True) as con:
+        out = {t: con.execute(f"select * from raw.{t} order by all").fetchall() for t in RAW_TABLES}
+        out["cursors"] = con.execute("select source, partition, cursor::varchar from raw.cursors order by all").fetchall()
+        out["files"] = con.execute("select path from raw.loaded_files order by all").fetchall()
+    return out
+
+
+def test_loading_the_same_pages_twice_changes_nothing(tmp_path: Path) -> None:
+    org = Org(tmp_path / "landing")
+    mixed_org(org)
+    org.land()
+    db = tmp_path / "w.duckdb"
+    first = load(db, org.root)
+    assert first.rows["jira__issues"] == 6 and first.rows["github__pull_requests"] == 6
+    before = snapshot(db)
+    second = load(db, org.root)
+    assert second.pages == 0 and second.rows == {}
+    # the same records fetched again by a later extract are deduplicated by (id, updated)
+    org.land(extract="20240102T000000000000Z-bbbbbbbb")
+    third = load(db, org.root)
+    assert third.pages > 0 and set(third.rows.values()) == {0}
+    after = snapshot(db)
+    assert {k: v for k, v in after.items() if k not in ("files", "cursors")} == \
+        {k: v for k, v in before.items() if k not in ("files", "cursors")}
+
+
+def test_a_failed_load_leaves_the_warehouse_unchanged(tmp_path: Path) -> None:
+    org = Org(tmp_path / "landing")
+    mixed_org(org)
+    org.land()
+    db = tmp_path / "w.duckdb"
+    load(db, org.root)
+    before = snapshot(db)
+    # a second extract: one good page, one corrupt page, and a complete manifest with a new cursor
+    later = Landing(org.root, "jira", "PAY", extract_id="20240301T000000000000Z-cccccccc")
+    issue = json.loads(json.dumps(org.issues[0]))
+    issue["fields"]["updated"] = "2024-03-20T10:00:00.000+0000"
+    later.write_page("issues", [issue])
+    bad = later.write_page("changelogs", [{"issueId": "1", "issueKey": "PAY-1", "changeHistories": []}])
+    bad.write_text('{"issueId": "1", "issueKey": "PAY-1", "changeHis')
+    later.finish({"updated": "2024-03-20"})
+    with pytest.raises(WarehouseError, match="warehouse unchanged"):
+        load(db, org.root)
+    assert snapshot(db) == before
+    assert read_cursors(db)[("jira", "PAY")] == {"updated": "2024-04-01"}
+    # fixed: the same extract loads and advances the cursor
+    bad.write_text(json.dumps({"issueId": "1", "issueKey": "PAY-1", "changeHistories": []}) + "\n")
+    result = load(db, org.root)
+    assert result.rows["jira__issues"] == 1
+    assert read_cursors(db)[("jira", "PAY")] == {"updated": "2024-03-20"}
+
+
+def test_an_injected_failure_after_some_streams_rolls_everything_back(tmp_path: Path) -> None:
+    org = Org(tmp_path / "landing")
+    mixed_org(org)
+    org.land()
+    db = tmp_path / "w.duckdb"
+    load(db, org.root, fail_after_pages=10**6)  # creates the schema, loads everything
+    before = snapshot(db)
+    org.land(extract="20240105T000000000000Z-dddddddd", cursor={"updated": "2024-05-01"})
+    for f in (org.root / "jira" / "PAY" / "20240105T000000000000Z-dddddddd").glob("issues-*.jsonl"):
+        recs = [json.loads(line) for line in f.read_text().splitlines()]
+        for r in recs:
+            r["fields"]["updated"] = "2024-05-01T00:00:00.000+0000"
+        f.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    with pytest.raises(WarehouseError, match="injected"):
+        load(db, org.root, fail_after_pages=3)
+    assert snapshot(db) == before
+    assert load(db, org.root).rows["jira__issues"] == 6
+
+
+def test_cursors_advance_only_from_complete_manifests(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    db = tmp_path / "w.duckdb"
+    assert read_cursors(db) == {}
+    partial = Landing(root, "github", "acme/api", extract_id="20240101T000000000000Z-aaaaaaaa")
+    partial.write_page("repositories", [{"id": 1, "full_name": "acme/api", "updated_at": "2024-01-01T00:00:00Z"}])
+    result = load(db, root)
+    assert result.rows == {"github__repositories": 1} and result.cursors_advanced == {}
+    assert read_cursors(db) == {}
+    partial.finish({"since": "2024-01-01T00:00:00Z"})
+    result = load(db, root)
+    assert result.pages == 0 and result.cursors_advanced == {("github", "acme/api"): {"since": "2024-01-01T00:00:00Z"}}
+    older = Landing(root, "github", "acme/api", extract_id="20231201T000000000000Z-aaaaaaaa")
+    older.finish({"since": "2023-12-01T00:00:00Z"})
+    load(db, root)
+    assert read_cursors(db) == {("github", "acme/api"): {"since": "2024-01-01T00:00:00Z"}}
+
+
+def test_models_are_ordered_by_their_declared_dependencies() -> None:
+    ms = models()
+    names = [m.name for m in ms]
+    position = {n: i for i, n in enumerate(names)}
+    assert {"core.work_items", "core.status_intervals", "marts.item_flow", "marts.team_weekly"} <= set(names)
+    for m in ms:
+        assert m.depends_on, f"{m.path} declares no dependencies"
+        for d in m.depends_on:
+            if d.split(".")[0] in ("staging", "core", "marts"):
+                assert position[d] < position[m.name], (m.name, d)
+    text = "\n".join(m.path.read_text() for m in ms)
+    assert "SELECT " not in text  # lowercase keywords
+
+
+def test_recorded_github_pull_and_timeline(tmp_path: Path) -> None:
+    pull = json.loads((FIXTURES / "pulls-freeCodeCamp-47550.json").read_text())
+    timeline = json.loads((FIXTURES / "timeline-freeCodeCamp-47550.json").read_text())
+    repo = pull["base"]["repo"]["full_name"]
+    landing = Landing(tmp_path / "landing", "github", repo)
+    landing.write_page("pull_requests", [pull])
+    landing.write_page("timeline_events", [{"repository": repo, "issue_number": pull["number"], "event": e}
+                                           for e in timeline])
+    landing.finish({"since": pull["updated_at"]})
+    db = tmp_path / "w.duckdb"
+    result = load(db, tmp_path / "landing")
+    assert result.rows["github__timeline_events"] == len(timeline)
+    run_models(db, Config(), datetime(2023, 1, 1, tzinfo=UTC))
+    with duckdb.connect(str(db), read_only=True) as con:
+        reviews = con.execute("select count(*) from staging.stg_github__timeline_events "
+                              "where event = 'reviewed' and event_at is not null").fetchone()[0]
+        assert reviews == sum(1 for e in timeline if e["event"] == "reviewed")
+        waits = con.execute("select count(*), count(*) filter (where is_open) from marts.approval_waits").fetchone()
+        assert waits[0] == sum(1 for e in timeline if e["event"] == "review_requested") and waits[1] == 0
+        assert con.execute("select current_state, kind from marts.item_flow").fetchall() == [("done", "pull_request")]
+        # the recorded bot label neither starts nor ends anything; dismissals are reversals
+        assert con.execute("select count(*) from marts.reversals where kind = 'approval_dismissed'").fetchone()[0] == 3
+
+
+def test_a_failing_model_run_keeps_the_previous_marts(tmp_path: Path, monkeypatch) -> None:
+    org = Org(tmp_path / "landing")
+    org.issue("PAY-1", MON, [])
+    org.land()
+    db = tmp_path / "w.duckdb"
+    load(db, org.root)
+    run_models(db, Config(), MON)
+    with pytest.raises(WarehouseError, match="FLOWLENS_AS_OF"):
+        run_models(db, Config(), "yesterday")
+    broken = tmp_path / "sql"
+    shutil.copytree(warehouse.SQL_DIR, broken)
+    (broken / "marts" / "team_weekly.sql").write_text("-- depends_on: marts.item_flow\nselect * from nowhere")
+    (broken / "marts" / "item_flow.sql").write_text(
+        (broken / "marts" / "item_flow.sql").read_text().replace("order by item_id\n;", "limit 0\n;"))
+    monkeypatch.setattr(warehouse, "SQL_DIR", broken)
+    with pytest.raises(WarehouseError, match="marts.team_weekly"):
+        run_models(db, Config(), MON)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select count(*) from marts.item_flow").fetchone() == (1,)
+
+
+def test_issues_missing_from_the_latest_reconcile_are_dropped(tmp_path: Path) -> None:
+    org = Org(tmp_path / "landing")
+    org.issue("PAY-1", MON, [])
+    org.issue("PAY-2", MON, [])
+    org.land()
+    db = tmp_path / "w.duckdb"
+    load(db, org.root)
+    run_models(db, Config(), MON)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select count(*) from marts.item_flow").fetchone() == (2,)
+    old = Landing(org.root, "jira", "PAY", extract_id="20240201T000000000000Z-aaaaaaaa")
+    old.write_page("issue_ids", [{"id": "1", "key": "PAY-1"}, {"id": "2", "key": "PAY-2"}])
+    old.finish({"updated": "2024-04-01"})
+    new = Landing(org.root, "jira", "PAY", extract_id="20240202T000000000000Z-aaaaaaaa")
+    new.write_page("issue_ids", [{"id": "1", "key": "PAY-1"}])  # PAY-2 was deleted or moved away
+    new.finish({"updated": "2024-04-01"})
+    load(db, org.root)
+    run_models(db, Config(), MON)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select item_id from marts.item_flow").fetchall() == [("jira:PAY-1",)]
