@@ -88,7 +88,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for name in ("JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PAT"):  # only the sandbox's credentials
             os.environ.pop(name, None)
         os.environ.update(sb.env())
-        summary = run_all(str(config), home)
+        # The sandbox's clock, not the wall clock: its organisation's "now" is fixed, so is the demo's.
+        as_of = os.environ.get("FLOWLENS_AS_OF") or store.now.isoformat()
+        summary = run_all(str(config), home, as_of=as_of)
     print(format_summary(summary, home), file=sys.stderr)
     if not summary.ok:
         return 1

@@ -33,13 +33,15 @@ def config_toml(store: Store, jira_deployment: str = "cloud") -> str:
     out += ["[sources.github]", "enabled = true", 'api = "graphql"',
             f"organizations = {_list(store.github_orgs)}", "overlap_minutes = 10", ""]
     out += ["[status_mapping]", "use_default_patterns = true", ""]
-    # Non-English workflows: every status name of those projects, mapped explicitly.
+    # Non-English workflows: every status name mapped explicitly. English ones: the wait states are left to
+    # the default name patterns, the rest (To Do, In Progress, Done...) pinned as a careful admin would.
     for proj in store.jira_projects.values():
         names = [store.jira_statuses[s] for s in proj.statuses]
-        if any(not s.name.isascii() for s in names) or proj.key == "WEB":
-            out.append(f"[status_mapping.projects.{proj.key}]")
-            out += [f"{_s(s.name)} = {_s(s.state)}" for s in names]
-            out.append("")
+        if not any(not s.name.isascii() for s in names) and proj.key != "WEB":
+            names = [s for s in names if s.state in ("backlog", "active", "done")]
+        out.append(f"[status_mapping.projects.{proj.key}]")
+        out += [f"{_s(s.name)} = {_s(s.state)}" for s in names]
+        out.append("")
     out += ["[status_mapping.github_labels]", 'blocked = "blocked"']
     out += [f"{_s(lab)} = \"decision\"" for lab in DECISION_LABELS] + [""]
 
