@@ -14,45 +14,6 @@ COLUMNS = [("team", "team"), ("items_finished", "items done"), ("handoffs_per_it
            ("approval_wait_p85_h", "approval wait p85 (h)"), ("decision_latency_p85_h", "decision latency p85 (h)"),
            ("flow_efficiency", "flow efficiency"), ("cycle_time_p85_d", "cycle time p85 (d)")]
 
-# Finished items carry the item metrics; closed waits carry the wait percentiles. Teams that team_weekly
-# does not report by name (privacy: smaller than min_group_size) are folded into "other".
-_SQL = """
-with named as (select distinct team from marts.team_weekly),
-items as (
-    select case when f.team in (select team from named) then f.team else 'other' end as team, f.*
-    from marts.item_flow f
-),
-done as (select * from items where finished_at is not null),
-appr as (
-    select i.team, a.calendar_s from marts.approval_waits a join items i using (item_id) where not a.is_open
-),
-dec as (
-    select i.team, d.calendar_s from marts.decision_waits d join items i using (item_id) where not d.is_open
-),
-teams as (select distinct team from items)
-select t.team,
-    (select count(*) from done where done.team = t.team) as items_finished,
-    (select avg(handoffs) from done where done.team = t.team) as handoffs_per_item,
-    (select quantile_cont(calendar_s, 0.85) / 3600 from appr where appr.team = t.team) as approval_wait_p85_h,
-    (select quantile_cont(calendar_s, 0.85) / 3600 from dec where dec.team = t.team) as decision_latency_p85_h,
-    (select sum(active_s) / nullif(sum(active_s) + sum(waiting_s), 0) from done where done.team = t.team)
-        as flow_efficiency,
-    (select quantile_cont(cycle_s, 0.85) / 86400 from done where done.team = t.team) as cycle_time_p85_d
-from teams t
-order by items_finished desc, team
-"""
-
-_OVERALL = """
-select (select avg(handoffs) from marts.item_flow where finished_at is not null) as handoffs_per_item,
-    (select quantile_cont(calendar_s, 0.85) / 3600 from marts.approval_waits where not is_open) as approval_wait_p85_h,
-    (select quantile_cont(calendar_s, 0.85) / 3600 from marts.decision_waits where not is_open)
-        as decision_latency_p85_h,
-    (select sum(active_s) / nullif(sum(active_s) + sum(waiting_s), 0) from marts.item_flow
-        where finished_at is not null) as flow_efficiency,
-    (select count(*) from marts.item_flow) as items
-"""
-
-
 def _dicts(con: Any, sql: str) -> list[dict]:
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
@@ -61,12 +22,12 @@ def _dicts(con: Any, sql: str) -> list[dict]:
 
 def team_rows(con: Any) -> list[dict]:
     """One row of headline metrics per team."""
-    return _dicts(con, _SQL)
+    return _dicts(con, "select * from marts.team_headlines")
 
 
 def overall(con: Any) -> dict[str, float]:
     """The headline figures over every item, as plain numbers (None where nothing was measured)."""
-    row = _dicts(con, _OVERALL)[0]
+    row = _dicts(con, "select * from marts.headlines")[0]
     return {k: (float(v) if v is not None else None) for k, v in row.items()}
 
 
