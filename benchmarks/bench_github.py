@@ -14,8 +14,12 @@ HTTP = HttpSettings(backoff_base_s=0.05, backoff_max_s=1.0, secondary_min_wait_s
 
 
 def _sync(env: dict, root: Path, api: str, cursors: dict | None = None) -> tuple[dict, int]:
+    """Discovery, then every repository in one multi-repository extract (what `flowlens run` does)."""
     src = connect(GitHubSettings.from_env(env, api=api, http=HTTP))
-    results = {r: src.extract_repository(root, r, (cursors or {}).get(r)) for r in src.discover_repositories()}
+    results = src.extract_repositories(root, {r: (cursors or {}).get(r) for r in src.discover_repositories()})
+    failed = [r for r in results.values() if isinstance(r, Exception)]
+    if failed:
+        raise failed[0]
     return results, src.client.log.total
 
 

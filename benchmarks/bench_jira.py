@@ -13,8 +13,12 @@ HTTP = HttpSettings(backoff_base_s=0.05, backoff_max_s=1.0, max_in_flight=4)
 
 
 def _sync(env: dict, root: Path, cursors: dict | None = None) -> tuple[dict, dict]:
+    """Every project in one multi-project extract (what `flowlens run` and the Dagster asset do)."""
     src = connect(JiraSettings.from_env(env, http=HTTP))
-    results = {k: src.extract_project(root, k, (cursors or {}).get(k)) for k in src.discover_projects()}
+    results = src.extract_projects(root, {k: (cursors or {}).get(k) for k in src.discover_projects()})
+    failed = {k: r for k, r in results.items() if isinstance(r, Exception)}
+    if failed:
+        raise next(iter(failed.values()))
     return results, src.client.log.requests
 
 

@@ -31,6 +31,7 @@ from connectors.http import (
 from connectors.landing import Landing, partition_dir, write_atomic
 
 DEFAULT_API_URL = "https://api.github.com"
+REPOS_PER_QUERY = 50  # repository objects asked for beside one search page
 TOKEN_HINT = "Check GITHUB_TOKEN: export a valid token (classic: repo, read:org scopes; fine-grained: read access)."
 
 Progress = Callable[[dict[str, Any]], None]
@@ -136,6 +137,8 @@ class GitHubSource:
         self.client.session.headers.update({"Accept": "application/vnd.github+json",
                                             "X-GitHub-Api-Version": "2022-11-28"})
         self._repo_objects: dict[str, dict[str, Any]] = {}  # REST discovery's repo objects, reused
+        self._org_repos: dict[str, set[str]] = {}  # lower-case org -> every repository discovery listed
+        self._discovered: list[str] = []
 
     # -- discovery -------------------------------------------------------------------------------
     def discover_repositories(self) -> list[str]:
@@ -147,9 +150,12 @@ class GitHubSource:
             fetch = self._org_repos_graphql if s.api == "graphql" else self._org_repos_rest
             for name, archived in fetch(s.organizations or None):
                 found[name] = archived
+                self._org_repos.setdefault(name.split("/")[0].lower(), set()).add(name.lower())
         for name in s.repositories:
             found.setdefault(name, False)
-        return sorted(n for n, archived in found.items() if not archived and matches(n, s.include, s.exclude))
+        self._discovered = sorted(n for n, archived in found.items()
+                                  if not archived and matches(n, s.include, s.exclude))
+        return list(self._discovered)
 
     def _org_repos_graphql(self, orgs: list[str] | None) -> Iterator[tuple[str, bool]]:
         pending: list[tuple[str, str | None]] = []
@@ -211,6 +217,123 @@ class GitHubSource:
             run.etags.save()
         return ExtractResult(landing.extract_id, repo, dict(landing.counts), dict(landing.pages), requests,
                              new_cursor, manifest)
+
+    def extract_repositories(self, landing_root: str | Path, cursors: Mapping[str, dict | None],
+                             progress: Progress | None = None, parallel: int = 4,
+                             ) -> dict[str, ExtractResult | Exception]:
+        """Extract many repositories, each into its own partition with its own manifest and cursor. GraphQL
+        incremental runs share `search(type: ISSUE)` queries across repositories (each filtered by its own
+        cursor); full syncs, REST mode and searches over 1,000 results go repository by repository, `parallel`
+        at a time. A repository's value is its ExtractResult, or the exception that failed it."""
+        out: dict[str, ExtractResult | Exception] = {}
+        alone = [r for r, c in cursors.items() if self.settings.api != "graphql" or not (c or {}).get("updated")]
+        for group in self._search_groups({r: c for r, c in cursors.items() if r not in alone}):
+            try:
+                out.update(self._extract_searched(Path(landing_root), {r: cursors[r] for r in group}, progress))
+            except _TooMany:
+                alone += group
+            except ConnectorError:
+                alone += group  # e.g. one repository gone: repository by repository, each its own error
+
+        def one(repo: str) -> ExtractResult | Exception:
+            try:
+                return self.extract_repository(landing_root, repo, cursors[repo], progress)
+            except ConnectorError as e:
+                return e
+        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(alone) or 1))) as pool:
+            out.update(zip(alone, pool.map(one, alone)))
+        return {r: out[r] for r in cursors}
+
+    def _search_groups(self, cursors: Mapping[str, dict | None]) -> Iterator[list[str]]:
+        """Repositories in groups whose search string stays within GitHub's 256 characters."""
+        room = gq.SEARCH_MAX_CHARS - len(" updated:>=2000-01-01T00:00:00Z sort:updated-desc")
+        group: list[str] = []
+        used = 0
+        for token, repos in self._qualifiers(list(cursors)):
+            if group and used + len(token) + 1 > room:
+                yield group
+                group, used = [], 0
+            group += repos
+            used += len(token) + 1
+        if group:
+            yield group
+
+    def _qualifiers(self, repos: list[str]) -> list[tuple[str, list[str]]]:
+        """(qualifier, its repositories): `org:X` when every repository discovery listed to sync in X is
+        wanted (results of its other, e.g. archived, repositories are dropped), else one `repo:` each."""
+        wanted = {r.lower() for r in repos}
+        out: list[tuple[str, list[str]]] = []
+        for org in dict.fromkeys(r.split("/")[0].lower() for r in repos):
+            mine = [r for r in repos if r.split("/")[0].lower() == org]
+            live = {n.lower() for n in self._discovered if n.split("/")[0].lower() == org}
+            if org in self._org_repos and len(mine) > 1 and live <= wanted:
+                out.append((f"org:{org}", mine))
+            else:
+                out += [(f"repo:{r}", [r]) for r in mine]
+        return out
+
+    def _search_string(self, repos: list[str], since: datetime) -> str:
+        return " ".join(q for q, _ in self._qualifiers(repos)) + f" updated:>={_iso(since)} sort:updated-desc"
+
+    def _extract_searched(self, root: Path, cursors: dict[str, dict | None],
+                          progress: Progress | None) -> dict[str, ExtractResult]:
+        """One search (paged) for a group of repositories, landed per repository."""
+        before = self.client.log.total
+        repos = list(cursors)
+        sinces = {r: self._since(cursors[r]) for r in repos}
+        runs = {r: _Run(self, Landing(root, "github", r), r, sinces[r], progress) for r in repos}
+        by_lower = {r.lower(): r for r in repos}
+        q = self._search_string(repos, min(sinces.values()))
+        s = self.settings
+        size, after, first_page = s.page_size or 50, None, True
+        landed_repos = set()
+        while True:
+            n_repos = min(len(repos), REPOS_PER_QUERY) if first_page else 0
+            variables: dict[str, Any] = {"q": q, "after": after, "tlFirst": s.timeline_page_size}
+            for i, r in enumerate(repos[:n_repos]):
+                variables[f"o{i}"], variables[f"n{i}"] = r.split("/")
+            data, size = runs[repos[0]]._with_smaller_pages(gq.search_query(n_repos), variables, size, ("first",),
+                                                            "graphql search", f"search {q}")
+            conn = data["search"]
+            if first_page and conn["issueCount"] > gq.SEARCH_MAX_RESULTS:
+                raise _TooMany()
+            for i, r in enumerate(repos[:n_repos]):
+                if data.get(f"r{i}"):
+                    runs[r].landing.write_page("repositories", [gq.map_repository(data[f"r{i}"])])
+                    landed_repos.add(r)
+            first_page = False
+            split: dict[str, dict[str, list]] = {}
+            for node in conn["nodes"]:
+                repo = by_lower.get(((node or {}).get("repository") or {}).get("nameWithOwner", "").lower())
+                if repo is None or _parse_ts(node["updatedAt"]) < sinces[repo]:
+                    continue  # another repository of the organisation, or older than this one's cursor
+                stream = "pull_requests" if node["__typename"] == "PullRequest" else "issues"
+                split.setdefault(repo, {}).setdefault(stream, []).append(gq.unalias_issue(node))
+            for repo, streams in split.items():
+                for stream, nodes in streams.items():
+                    runs[repo]._land_graphql(stream, nodes)
+            if not conn["pageInfo"]["hasNextPage"]:
+                break
+            after = conn["pageInfo"]["endCursor"]
+            size = min(size * 2, s.page_size or 50)
+        rest = [r for r in repos if r not in landed_repos]
+        for start in range(0, len(rest), REPOS_PER_QUERY):
+            batch = rest[start:start + REPOS_PER_QUERY]
+            variables = {k: v for i, r in enumerate(batch) for k, v in zip((f"o{i}", f"n{i}"), r.split("/"))}
+            data = self.graphql(gq.search_query(len(batch), with_search=False), variables, "graphql repositories")
+            for i, r in enumerate(batch):
+                runs[r].landing.write_page("repositories", [gq.map_repository(data[f"r{i}"])])
+        total = self.client.log.total - before
+        out = {}
+        for i, r in enumerate(repos):
+            run, cursor = runs[r], cursors[r]
+            new_cursor = {"updated": run.max_updated} if run.max_updated else dict(cursor or {})
+            requests = total // len(repos) + (1 if i < total % len(repos) else 0)
+            manifest = run.landing.finish(new_cursor, api="graphql", requests=requests, since=_iso(sinces[r]),
+                                          search=q, shared_with=[o for o in repos if o != r])
+            out[r] = ExtractResult(run.landing.extract_id, r, dict(run.landing.counts), dict(run.landing.pages),
+                                   requests, new_cursor, manifest)
+        return out
 
     def _since(self, cursor: dict | None) -> datetime | None:
         value = (cursor or {}).get("updated")
@@ -321,6 +444,10 @@ class GitHubSource:
             return self._repo_objects[repo]
         data, _ = self.rest_get(f"/repos/{repo}", etags=etags, label="GET /repos/{o}/{r}", what=f"repository {repo}")
         return data
+
+
+class _TooMany(Exception):
+    """The search matched more than GitHub serves (1,000): go repository by repository."""
 
 
 def _saml_message(what: str, sso: str | None) -> str:

@@ -85,6 +85,37 @@ fragment IssueItemF on IssueTimelineItems {
 _PR_TYPES = ", ".join(PR_ITEM_TYPES)
 _ISSUE_TYPES = ", ".join(ISSUE_ITEM_TYPES)
 
+_ITEMS = """
+fragment PullF on PullRequest {
+  id fullDatabaseId number title url state isDraft locked merged
+  createdAt updatedAt closedAt mergedAt headRefName baseRefName
+  author { ...ActorF }
+  mergedBy { ...ActorF }
+  assignees(first: 20) { nodes { id databaseId login url } }
+  labels(first: 30) { nodes { name color } }
+  reviewRequests(first: 20) { nodes { requestedReviewer { ...ReviewerF } } }
+  timelineItems(first: $tlFirst, itemTypes: [PR_TYPES]) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...PrItemF }
+  }
+}
+fragment IssueF on Issue {
+  id fullDatabaseId number title url state stateReason locked createdAt updatedAt closedAt
+  author { ...ActorF }
+  assignees(first: 20) { nodes { id databaseId login url } }
+  labels(first: 30) { nodes { name color } }
+  timelineItems(first: $tlFirst, itemTypes: [ISSUE_TYPES]) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...IssueItemF }
+  }
+}
+""".replace("PR_TYPES", _PR_TYPES).replace("ISSUE_TYPES", _ISSUE_TYPES)
+# In a search, PullRequest and Issue share one selection: fields of the same name must agree in type and
+# arguments, so the issue's `state` and `timelineItems` are aliased (unaliased by `unalias_issue`).
+_SEARCH_ISSUE = _ITEMS.split("fragment IssueF on Issue")[1].replace(" state ", " issueState: state ", 1).replace(
+    "timelineItems(", "issueTimeline: timelineItems(", 1)
+_SEARCH_ITEMS = _ITEMS.split("fragment IssueF on Issue")[0] + "fragment SearchIssueF on Issue" + _SEARCH_ISSUE
+
 _REPO = """
 fragment RepoF on Repository {
   id databaseId name nameWithOwner url isArchived isPrivate isFork createdAt updatedAt pushedAt
@@ -104,36 +135,45 @@ query RepoPage($owner: String!, $name: String!, $withPulls: Boolean!, $prFirst: 
         @include(if: $withPulls) {
       pageInfo { hasNextPage endCursor }
       nodes {
-        id fullDatabaseId number title url state isDraft locked merged
-        createdAt updatedAt closedAt mergedAt headRefName baseRefName
-        author { ...ActorF }
-        mergedBy { ...ActorF }
-        assignees(first: 20) { nodes { id databaseId login url } }
-        labels(first: 30) { nodes { name color } }
-        reviewRequests(first: 20) { nodes { requestedReviewer { ...ReviewerF } } }
-        timelineItems(first: $tlFirst, itemTypes: [PR_TYPES]) {
-          pageInfo { hasNextPage endCursor }
-          nodes { ...PrItemF }
-        }
+        ...PullF
       }
     }
     issues(first: $issueFirst, after: $issueAfter, orderBy: {field: UPDATED_AT, direction: DESC},
            filterBy: {since: $since}) @include(if: $withIssues) {
       pageInfo { hasNextPage endCursor }
       nodes {
-        id fullDatabaseId number title url state stateReason locked createdAt updatedAt closedAt
-        author { ...ActorF }
-        assignees(first: 20) { nodes { id databaseId login url } }
-        labels(first: 30) { nodes { name color } }
-        timelineItems(first: $tlFirst, itemTypes: [ISSUE_TYPES]) {
-          pageInfo { hasNextPage endCursor }
-          nodes { ...IssueItemF }
-        }
+        ...IssueF
       }
     }
   }
 }
-""".replace("PR_TYPES", _PR_TYPES).replace("ISSUE_TYPES", _ISSUE_TYPES) + _REPO + _ACTOR + _PR_ITEM + _ISSUE_ITEM
+""" + _ITEMS + _REPO + _ACTOR + _PR_ITEM + _ISSUE_ITEM
+
+SEARCH_MAX_RESULTS = 1000  # GitHub's search serves at most this many results per query
+SEARCH_MAX_CHARS = 256  # and refuses longer query strings
+
+
+def search_query(n_repos: int = 0, with_search: bool = True) -> str:
+    """Pull requests and issues of many repositories in one `search(type: ISSUE)` page, with their
+    timelines; plus the repository objects of `n_repos` repositories (aliases r0..r{n-1})."""
+    params = ["$tlFirst: Int!"] if with_search else []
+    if with_search:
+        params += ["$q: String!", "$first: Int!", "$after: String"]
+    params += [f"$o{i}: String!, $n{i}: String!" for i in range(n_repos)]
+    repos = "\n".join(f"  r{i}: repository(owner: $o{i}, name: $n{i}) {{ ...RepoF }}" for i in range(n_repos))
+    search = """
+  search(type: ISSUE, query: $q, first: $first, after: $after) {
+    issueCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      __typename
+      ... on PullRequest { ...PullF repository { nameWithOwner } }
+      ... on Issue { ...SearchIssueF repository { nameWithOwner } }
+    }
+  }""" if with_search else ""
+    frags = (_SEARCH_ITEMS + _ACTOR + _PR_ITEM + _ISSUE_ITEM) if with_search else ""
+    return (f"query SearchPage({', '.join(params)}) {{\n  rateLimit {{ cost remaining resetAt }}{search}\n{repos}\n}}\n"
+            + frags + (_REPO if n_repos else ""))
 
 VIEWER_ORGS = """
 query ViewerOrgs($after: String) {
@@ -183,6 +223,16 @@ def timelines_query(n: int) -> str:
     body = "\n".join(parts)
     return (f"query Timelines($first: Int!, {params}) {{\n  rateLimit {{ cost remaining resetAt }}\n{body}\n}}\n"
             + _ACTOR + _PR_ITEM + _ISSUE_ITEM)
+
+
+def unalias_issue(node: dict[str, Any]) -> dict[str, Any]:
+    """A search result Issue with the field names of REPO_PAGE's issues."""
+    out = dict(node)
+    if "issueState" in out:
+        out["state"] = out.pop("issueState")
+    if "issueTimeline" in out:
+        out["timelineItems"] = out.pop("issueTimeline")
+    return out
 
 
 # -- mapping GraphQL nodes to REST shapes -------------------------------------------------------------

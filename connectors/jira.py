@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +33,7 @@ BASE_FIELDS = ["key", "project", "issuetype", "status", "assignee", "reporter", 
 CUSTOM_FIELD_NAMES = ("team", "sprint", "flagged", "epic link")
 APPROVALS_TYPE = "sd-approvals"  # JSM's Approvals field: schema type, and the end of schema.custom
 BULK_MAX_ISSUES = 1000
+MAX_JQL_CHARS = 6000  # one search's JQL (a GET URL): more projects than fit go in further searches
 
 
 class UnknownProjectError(ApiError):
@@ -180,22 +181,40 @@ class JiraSource:
             clauses.append(since)
         return " AND ".join(clauses) + " ORDER BY updated ASC"
 
+    def projects_jql(self, cursors: Mapping[str, dict | None]) -> str:
+        """One search over several projects, each since its own cursor:
+        `(project = "A" AND updated >= "a") OR (project = "B") ... ORDER BY updated ASC`."""
+        if len(cursors) == 1:
+            return self.project_jql(*next(iter(cursors.items())))
+        parts = []
+        for key, cursor in cursors.items():
+            since = since_clause(cursor, self.settings.overlap_minutes, self.zone)
+            parts.append(f'(project = "{key}" AND {since})' if since else f'project = "{key}"')
+        where = "(" + " OR ".join(parts) + ")"
+        if self.settings.jql:
+            user = re.sub(r"(?is)\s+order\s+by\s+.*$", "", self.settings.jql.strip())
+            if user:
+                where += f" AND ({user})"
+        return where + " ORDER BY updated ASC"
+
     def iter_issue_pages(self, project_key: str, cursor: dict | None = None) -> Iterator[list[dict]]:
         """Search pages of the project's issues (changed since the cursor), changelog embedded."""
+        yield from self._iter_search(self.project_jql(project_key, cursor), [project_key])
+
+    def _iter_search(self, jql: str, keys: list[str]) -> Iterator[list[dict]]:
         custom = [i for ids in self.custom_fields().values() for i in ids]
-        jql = self.project_jql(project_key, cursor)
-        yield from self._searched(project_key, iter_search_pages(
+        yield from self._searched(keys, iter_search_pages(
             self.client, self.cloud, jql, BASE_FIELDS + custom, self.settings.page_size, expand="changelog"))
 
     def iter_issue_id_pages(self, project_key: str) -> Iterator[list[dict]]:
         """The reconcile listing: {"id","key"} of every issue in scope, in large pages."""
         jql = self.project_jql(project_key).replace(" ORDER BY updated ASC", " ORDER BY key ASC")
-        for page in self._searched(project_key, iter_search_pages(self.client, self.cloud, jql, ["id", "key"],
+        for page in self._searched([project_key], iter_search_pages(self.client, self.cloud, jql, ["id", "key"],
                                                                    5000 if self.cloud else 1000)):
             # fields=id alone gives ids only on Cloud; asking for the key too keeps the 5000-per-page limit.
             yield [{"id": str(i["id"]), "key": i.get("key") or (i.get("fields") or {}).get("key")} for i in page]
 
-    def _searched(self, project_key: str, pages: Iterator[list[dict]]) -> Iterator[list[dict]]:
+    def _searched(self, keys: list[str], pages: Iterator[list[dict]]) -> Iterator[list[dict]]:
         """Turn Jira's 400s on a search into a one-line unknown-project or JQL error."""
         try:
             yield from pages
@@ -206,35 +225,99 @@ class JiraSource:
             msg = "; ".join(body.get("errorMessages") or []) or \
                 "; ".join(f"{k}: {v}" for k, v in (body.get("errors") or {}).items()) or str(e)
             msg = " ".join(msg.split())
-            if re.search(r"project", msg, re.IGNORECASE) and re.search(re.escape(project_key), msg):
-                raise UnknownProjectError(f"Jira does not know project {project_key!r} (or you may not browse it): "
+            bad = [k for k in keys if re.search(rf"(?<![A-Za-z0-9_]){re.escape(k)}(?![A-Za-z0-9_])", msg)]
+            if re.search(r"project", msg, re.IGNORECASE) and bad:
+                raise UnknownProjectError(f"Jira does not know project {bad[0]!r} (or you may not browse it): "
                                           f"{msg}. Check the project keys in flowlens.toml", 400, body) from None
-            raise JqlError(f"Jira refused the JQL for project {project_key}: {msg}. Check sources.jira.jql "
+            what = f"project {keys[0]}" if len(keys) == 1 else f"projects {', '.join(keys)}"
+            raise JqlError(f"Jira refused the JQL for {what}: {msg}. Check sources.jira.jql "
                            "in flowlens.toml", 400, body) from None
 
     def extract_project(self, landing_root: str | Path, project_key: str, cursor: dict | None,
                         reconcile: bool = False, progress: Callable[[dict], None] | None = None) -> ExtractResult:
         """Land the project's changed issues with complete changelogs and approvals; the new cursor in the manifest."""
+        result = self.extract_projects(landing_root, {project_key: cursor}, {project_key} if reconcile else (),
+                                       progress)[project_key]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def extract_projects(self, landing_root: str | Path, cursors: Mapping[str, dict | None],
+                         reconcile: Iterable[str] = (), progress: Callable[[dict], None] | None = None,
+                         ) -> dict[str, ExtractResult | Exception]:
+        """Extract several projects with one search (each since its own cursor) and one bulkfetch, landing
+        each project in its own partition with its own manifest and cursor. A project's value is its
+        ExtractResult, or the exception that failed it. Requests are shared: split evenly among them."""
+        root, wanted = Path(landing_root), set(reconcile)
+        # Incremental projects share searches; a project's first sync pages alone, in parallel with the others.
+        groups = [[k] for k, c in cursors.items() if not c]
+        groups += _groups([k for k, c in cursors.items() if c], lambda k: len(k) + 60, MAX_JQL_CHARS)
+        out: dict[str, ExtractResult | Exception] = {}
+        with ThreadPoolExecutor(max_workers=max(min(len(groups), self.settings.http.max_in_flight), 1)) as pool:
+            for part in pool.map(lambda g: self._extract_isolated(root, {k: cursors[k] for k in g}, wanted,
+                                                                  progress), groups):
+                out.update(part)
+        return out
+
+    def _extract_isolated(self, root: Path, cursors: dict[str, dict | None], reconcile: set[str],
+                          progress: Callable[[dict], None] | None) -> dict[str, ExtractResult | Exception]:
+        """One search group; one bad project key must not fail the others (retried alone, before landing)."""
+        try:
+            return self._extract_group(root, cursors, reconcile, progress)
+        except (UnknownProjectError, JqlError) as e:
+            if len(cursors) == 1:
+                return {k: e for k in cursors}
+            out: dict[str, ExtractResult | Exception] = {}
+            for k in cursors:
+                try:
+                    out.update(self._extract_group(root, {k: cursors[k]}, reconcile, progress))
+                except ConnectorError as one:
+                    out[k] = one
+            return out
+        except ConnectorError as e:
+            return {k: e for k in cursors}
+
+    def _extract_group(self, root: Path, cursors: dict[str, dict | None], reconcile: set[str],
+                       progress: Callable[[dict], None] | None) -> dict[str, ExtractResult]:
         before = self.client.log.total
-        landing = Landing(Path(landing_root), "jira", project_key)
-        run = _ProjectRun(self, landing, project_key, progress)
+        keys = list(cursors)
+        jql = self.projects_jql(cursors)
+        runs = {k: _ProjectRun(self, Landing(root, "jira", k), k, progress) for k in keys}
+        by_upper = {k.upper(): k for k in keys}
         with ThreadPoolExecutor(max_workers=max(self.settings.http.max_in_flight, 1)) as pool:
-            run.pool = pool
-            for page in self.iter_issue_pages(project_key, cursor):
-                run.take_page(page)
-            run.finish_changelogs()
-            run.drain(wait=True)
-        if reconcile:
-            for page in self.iter_issue_id_pages(project_key):
-                landing.write_page("issue_ids", page)
-                run.report("issue_ids")
-        new_cursor = dict(cursor or {})
-        if run.max_updated and (parse_time(new_cursor.get("updated")) or run.max_updated) <= run.max_updated:
-            new_cursor["updated"] = run.max_updated.astimezone(UTC).isoformat()
-        requests = self.client.log.total - before
-        landing.finish(new_cursor, deployment=self.deployment, jql=self.project_jql(project_key, cursor),
-                       requests=requests)
-        return ExtractResult(landing.extract_id, dict(landing.counts), dict(landing.pages), requests, new_cursor)
+            for run in runs.values():
+                run.pool = pool
+            for page in self._iter_search(jql, keys):
+                split: dict[str, list[dict]] = {}
+                for issue in page:
+                    split.setdefault(by_upper.get(_project_of(issue).upper(), keys[0]), []).append(issue)
+                for k, issues in split.items():
+                    runs[k].take_page(issues)
+            pending = [p for run in runs.values() for p in run.pending]
+            fetched = self.fetch_changelogs(pending) if pending and self._bulk_ok else {}
+            for run in runs.values():
+                run.finish_changelogs(fetched)
+            for run in runs.values():
+                run.drain(wait=True)
+        for k in keys:
+            if k in reconcile:
+                for page in self.iter_issue_id_pages(k):
+                    runs[k].landing.write_page("issue_ids", page)
+                    runs[k].report("issue_ids")
+        total = self.client.log.total - before
+        out = {}
+        for i, k in enumerate(keys):
+            run, cursor = runs[k], cursors[k]
+            new_cursor = dict(cursor or {})
+            if run.max_updated and (parse_time(new_cursor.get("updated")) or run.max_updated) <= run.max_updated:
+                new_cursor["updated"] = run.max_updated.astimezone(UTC).isoformat()
+            requests = total // len(keys) + (1 if i < total % len(keys) else 0)
+            meta = {"shared_with": [o for o in keys if o != k]} if len(keys) > 1 else {}
+            run.landing.finish(new_cursor, deployment=self.deployment, jql=self.project_jql(k, cursor),
+                               requests=requests, **meta)
+            out[k] = ExtractResult(run.landing.extract_id, dict(run.landing.counts), dict(run.landing.pages),
+                                   requests, new_cursor)
+        return out
 
     # -- changelogs and approvals (run in the pool) -----------------------------------------------
     def fetch_changelogs(self, issues: list[tuple[str, str, int]]) -> dict[str, list[dict]]:
@@ -339,11 +422,11 @@ class _ProjectRun:
             return None  # a shape we do not know: ask servicedeskapi rather than guess
         return [{"issueId": issue_id, "issueKey": key, "approval": a} for a in items]
 
-    def finish_changelogs(self) -> None:
-        """Fetch complete changelogs of the issues whose embedded one was short; land them."""
+    def finish_changelogs(self, fetched: dict[str, list[dict]]) -> None:
+        """Land complete changelogs of the issues whose embedded one was short (`fetched` by bulkfetch for
+        every project of the search); fetch one by one those still short."""
         if not self.pending:
             return
-        fetched = self.source.fetch_changelogs(self.pending) if self.source._bulk_ok else {}
         short = [(i, k, t) for i, k, t in self.pending if len(_dedupe(fetched.get(i, []))) < t]
         records = [_changelog_record(i, k, fetched[i]) for i, k, t in self.pending if (i, k, t) not in short]
         for start in range(0, len(records), 100):
@@ -372,6 +455,26 @@ class _ProjectRun:
             self.landing.write_page("changelogs", changelogs[start:start + 100])
         if done:
             self.report("approvals")
+
+
+def _project_of(issue: dict) -> str:
+    """The issue's project key: `fields.project.key`, else the key's prefix."""
+    key = ((issue.get("fields") or {}).get("project") or {}).get("key")
+    return str(key or str(issue.get("key", "")).rsplit("-", 1)[0])
+
+
+def _groups(keys: list[str], size: Callable[[str], int], limit: int) -> Iterator[list[str]]:
+    """Consecutive groups of keys whose summed size stays within `limit` (each group at least one key)."""
+    group: list[str] = []
+    used = 0
+    for k in keys:
+        if group and used + size(k) > limit:
+            yield group
+            group, used = [], 0
+        group.append(k)
+        used += size(k)
+    if group:
+        yield group
 
 
 def _is_approvals_field(f: dict) -> bool:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +338,16 @@ def _attach(s: GraphQLSchema) -> None:
                 "resetAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reset)),
                 "nodeCount": info.context.node_count}
 
+    def q_search(_, info, query: str, type: str, **args):
+        ctx: Ctx = info.context
+        if type != "ISSUE":
+            raise GraphQLError(f"The sandbox searches type ISSUE only, not {type}.")
+        items, key, desc, count = search_issues(ctx, query)
+        conn = connection(items, key, lambda x: item_node(ctx, x), args, desc)
+        return conn | {"issueCount": count, "codeCount": 0, "discussionCount": 0, "repositoryCount": 0,
+                       "userCount": 0, "wikiCount": 0}
+
+    field("Query", "search", q_search)
     field("Query", "repository", q_repository)
     field("Query", "organization", q_organization)
     field("Query", "user", q_user)
@@ -471,6 +482,80 @@ def _attach(s: GraphQLSchema) -> None:
     field("PullRequest", "reviewRequests", review_requests)
     field("PullRequest", "reviews", reviews)
     field("PullRequestReview", "pullRequest", lambda obj, info: item_node(info.context, obj["_obj"]))
+
+
+# -- search ------------------------------------------------------------------------------------
+SEARCH_MAX_RESULTS = 1000
+SEARCH_MAX_CHARS = 256
+_SORTS = {"updated": "updated_at", "created": "created_at"}
+
+
+def search_issues(ctx: Ctx, query: str) -> tuple[list, Callable, bool, int]:
+    """GitHub's issue search over the store: `repo:`, `org:`, `is:pr`/`is:issue`, `updated:`/`created:`
+    with >=, >, <=, < (ISO date or instant), `sort:updated-desc` etc.; other words must be in the title.
+    Without sort: newest created first (GitHub's best match has no sandbox meaning). At most 1,000 results
+    are served; `issueCount` counts them all."""
+    if len(query) > SEARCH_MAX_CHARS:
+        raise GraphQLError(f"The search is longer than {SEARCH_MAX_CHARS} characters.")
+    repos: set[str] = set()
+    orgs: set[str] = set()
+    kinds: set[str] = set()
+    bounds: list[tuple[str, str, Any]] = []
+    words: list[str] = []
+    sort, desc = "created_at", True
+    for token in query.split():
+        name, sep, value = token.partition(":")
+        name = name.lower()
+        if not sep or not value:
+            words.append(token.lower())
+        elif name == "repo":
+            repos.add(value.lower())
+        elif name in ("org", "user"):
+            orgs.add(value.lower())
+        elif name == "is" and value.lower() in ("pr", "issue"):
+            kinds.add(value.lower())
+        elif name in _SORTS or name == "sort":
+            if name == "sort":
+                fld, _, direction = value.lower().partition("-")
+                if fld not in _SORTS or direction not in ("", "asc", "desc"):
+                    raise GraphQLError(f"The sandbox cannot sort by {value!r}.")
+                sort, desc = _SORTS[fld], direction != "asc"
+                continue
+            op = next((o for o in (">=", "<=", ">", "<") if value.startswith(o)), "=")
+            raw = value[len(op):] if op != "=" else value
+            try:
+                when = rest.parse_iso(raw if "T" in raw else raw + "T00:00:00Z")
+                when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            except ValueError:
+                raise GraphQLError(f"The sandbox cannot read the date in {token!r}.") from None
+            bounds.append((_SORTS[name], op, when))
+        else:
+            raise GraphQLError(f"The sandbox does not support the search qualifier {name}:.")
+    known = {r.lower() for r in ctx.ix.repos}
+    missing = sorted(r for r in repos if r not in known)
+    if missing or any(o not in {x.lower() for x in ctx.store.github_orgs} for o in orgs):
+        raise GraphQLError("The listed users and repositories cannot be searched either because the resources "
+                           "do not exist or you do not have permission to view them.")
+    pool: list = []
+    if "issue" not in kinds or "pr" in kinds:
+        pool += ctx.store.github_pulls
+    if "pr" not in kinds or "issue" in kinds:
+        pool += ctx.store.github_issues
+    ops = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+
+    def keep(x: Any) -> bool:
+        if (repos or orgs) and x.repo.lower() not in repos and x.repo.split("/")[0].lower() not in orgs:
+            return False
+        for attr, op, when in bounds:
+            value = getattr(x, attr)
+            if op == "=" and value.date() != when.date() or op != "=" and not ops[op](value, when):
+                return False
+        return all(w in x.title.lower() for w in words)
+
+    found = [x for x in pool if keep(x)]
+    key = lambda x: [iso(getattr(x, sort)), x.id]
+    found.sort(key=key, reverse=desc)
+    return found[:SEARCH_MAX_RESULTS], key, desc, len(found)
 
 
 # -- cost ----------------------------------------------------------------------------------------

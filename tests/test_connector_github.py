@@ -28,11 +28,14 @@ def recorded(name: str):
     return json.loads((RECORDED / name).read_text())
 
 
-def landed(root: Path, stream: str) -> list[dict]:
+def landed(root: Path, stream: str, partition: str = "*") -> list[dict]:
     out = []
-    for f in sorted(root.glob(f"github/*/*/{stream}-*.jsonl")):
+    for f in sorted(root.glob(f"github/{partition}/*/{stream}-*.jsonl")):
         out += [json.loads(line) for line in f.read_text().splitlines()]
     return out
+
+
+_landed_in = landed
 
 
 # -- queries and settings ---------------------------------------------------------------------------
@@ -41,9 +44,15 @@ def schema():
     return build_schema((SHARED / "specs" / "github-graphql-schema.graphql").read_text(), assume_valid_sdl=True)
 
 
-@pytest.mark.parametrize("name", ["REPO_PAGE", "VIEWER_ORGS", "ORG_REPOS", "timelines_1", "timelines_10"])
+@pytest.mark.parametrize("name", ["REPO_PAGE", "VIEWER_ORGS", "ORG_REPOS", "timelines_1", "timelines_10",
+                                  "search_0", "search_3", "repos_2"])
 def test_every_query_validates_against_githubs_schema(schema, name):
-    query = gq.timelines_query(int(name.split("_")[1])) if name.startswith("timelines") else getattr(gq, name)
+    if name.startswith("timelines"):
+        query = gq.timelines_query(int(name.split("_")[1]))
+    elif name.startswith(("search", "repos")):
+        query = gq.search_query(int(name.split("_")[1]), with_search=name.startswith("search"))
+    else:
+        query = getattr(gq, name)
     assert [e.message for e in validate(schema, parse(query))] == []
 
 
@@ -410,8 +419,11 @@ def _landed_keys(root: Path):
     return pulls, issues, events
 
 
-def _essentials(root: Path) -> dict:
+def _essentials(root: Path, partition: str = "*") -> dict:
     """The fields the warehouse reads, per stream, mode-independent."""
+    def landed(root: Path, stream: str) -> list[dict]:
+        return _landed_in(root, stream, partition)
+
     def who(u):
         return (u or {}).get("login"), (u or {}).get("type")
 
@@ -563,3 +575,63 @@ def test_sandbox_errors_are_one_line(tmp_path, api):
         assert "no-such-org" in str(e3.value)
         for err in (e, e2, e3):
             assert "\n" not in str(err.value) and isinstance(err.value, ConnectorError)
+
+
+def _per_partition(root: Path, repo: str) -> dict:
+    from connectors.landing import partition_dir
+
+    return _essentials(root, partition_dir(repo))
+
+
+def test_shared_search_lands_what_per_repository_runs_land(tmp_path, monkeypatch):
+    with _sandbox() as sb:
+        first = _sync(sb, tmp_path / "full", "graphql")
+        sb.app.advance(0.01)
+        cursors = {r: res.cursor for r, res in first.items()}
+        src = connect(GitHubSettings.from_env(sb.env(), http=FAST))
+        repos = src.discover_repositories()
+        sb.app.reset_stats()
+        per = {r: src.extract_repository(tmp_path / "per", r, cursors[r]) for r in repos}
+        per_requests = sum(sb.app.stats.requests.values())
+        sb.app.reset_stats()
+        multi = src.extract_repositories(tmp_path / "multi", cursors)
+        multi_requests = sum(sb.app.stats.requests.values())
+        assert multi_requests < per_requests and multi_requests <= 2
+        monkeypatch.setattr(gq, "SEARCH_MAX_RESULTS", 3)  # a search over the cap goes repository by repository
+        sb.app.reset_stats()
+        capped = src.extract_repositories(tmp_path / "capped", cursors)
+        assert sum(sb.app.stats.requests.values()) == len(repos) + 1
+    changed = 0
+    for r in repos:
+        assert not isinstance(multi[r], Exception)
+        assert multi[r].records == per[r].records == capped[r].records and multi[r].cursor == per[r].cursor, r
+        assert _per_partition(tmp_path / "multi", r) == _per_partition(tmp_path / "per", r), r
+        got = _per_partition(tmp_path / "multi", r)
+        changed += len(got["pulls"]) + len(got["issues"])
+        assert got["repos"] and json.loads(multi[r].manifest.read_text())["cursor"] == multi[r].cursor
+    assert changed > 0
+
+
+def test_sandbox_search_qualifiers_and_order(tmp_path):
+    from datetime import datetime
+
+    with _sandbox() as sb:
+        src = connect(GitHubSettings.from_env(sb.env(), http=FAST))
+        store = sb.app.store
+        since = sorted(p.updated_at for p in store.github_pulls)[-40]
+        q = (f"repo:acme/payments-api org:acme-labs is:pr updated:>={since.strftime('%Y-%m-%dT%H:%M:%SZ')} "
+             "sort:updated-desc")
+        data = src.graphql(gq.search_query(0), {"q": q, "first": 100, "after": None, "tlFirst": 1})["search"]
+        want = [p for p in store.github_pulls if (p.repo == "acme/payments-api" or p.repo.startswith("acme-labs/"))
+                and p.updated_at >= since]
+        assert data["issueCount"] == len(want) > 0
+        got = [(n["repository"]["nameWithOwner"], n["number"]) for n in data["nodes"]]
+        assert sorted(got) == sorted((p.repo, p.number) for p in want)
+        stamps = [datetime.fromisoformat(n["updatedAt"]) for n in data["nodes"]]
+        assert stamps == sorted(stamps, reverse=True) and {n["__typename"] for n in data["nodes"]} == {"PullRequest"}
+        issues = src.graphql(gq.search_query(0), {"q": "org:acme is:issue", "first": 5, "after": None,
+                                                   "tlFirst": 1})["search"]
+        assert issues["issueCount"] == sum(i.repo.startswith("acme/") for i in store.github_issues)
+        assert {n["__typename"] for n in issues["nodes"]} == {"Issue"} and "issueState" in issues["nodes"][0]
+        with pytest.raises(ConnectorError, match="256"):
+            src.graphql(gq.search_query(0), {"q": "repo:acme/x " * 30, "first": 5, "after": None, "tlFirst": 1})

@@ -403,3 +403,37 @@ def test_user_mistakes_give_one_line_errors(small_store, tmp_path):
         assert "\n" not in str(e.value)
     with _sandbox(small_store, "datacenter") as sb, pytest.raises(AuthError, match="JIRA_PAT"):
         connect(JiraSettings.from_env({**sb.env(), "JIRA_PAT": "nope-nope"}, http=SANDBOX_HTTP))
+
+
+def test_one_search_over_all_projects_lands_what_per_project_runs_land(small_store, tmp_path):
+    with _sandbox(small_store, "cloud") as sb:
+        src = connect(JiraSettings.from_env(sb.env(), http=SANDBOX_HTTP))
+        keys = src.discover_projects()
+        first = src.extract_projects(tmp_path / "full", {k: None for k in keys})
+        assert len(keys) > 1 and all(not isinstance(r, Exception) for r in first.values())
+        sb.app.advance(0.01)
+        cursors = {k: first[k].cursor for k in keys}
+        cursors[keys[0]] = None  # a project without a cursor joins the search whole
+        src = connect(JiraSettings.from_env(sb.env(), http=SANDBOX_HTTP))
+        per = {k: src.extract_project(tmp_path / "per", k, cursors[k]) for k in keys}
+        per_requests = src.client.log.total
+        src = connect(JiraSettings.from_env(sb.env(), http=SANDBOX_HTTP))
+        multi = src.extract_projects(tmp_path / "multi", cursors)
+        searches = src.client.log.requests.get("GET /rest/api/3/search/jql", 0)
+        assert src.client.log.total < per_requests and searches < len(keys)
+    for k in keys:
+        assert multi[k].records == per[k].records and multi[k].cursor == per[k].cursor, k
+        a = _landed(tmp_path / "per" / "jira" / k)
+        b = _landed(tmp_path / "multi" / "jira" / k)
+        assert a == b and a["issues"], k
+        manifest = json.loads(next((tmp_path / "multi" / "jira" / k).glob("*/_manifest.json")).read_text())
+        assert manifest["complete"] and manifest["cursor"] == multi[k].cursor
+
+
+def test_a_bad_project_in_a_shared_search_fails_alone(small_store, tmp_path):
+    with _sandbox(small_store, "cloud") as sb:
+        src = connect(JiraSettings.from_env(sb.env(), http=SANDBOX_HTTP))
+        good = src.discover_projects()[0]
+        out = src.extract_projects(tmp_path, {good: None, "NOPE": None})
+    assert isinstance(out["NOPE"], UnknownProjectError) and "NOPE" in str(out["NOPE"])
+    assert not isinstance(out[good], Exception) and out[good].records["issues"] > 0

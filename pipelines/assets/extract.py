@@ -1,7 +1,8 @@
 """Extract assets: Jira site streams, one partition per Jira project and per GitHub repository.
 
 Extracts only write the landing area (never the warehouse), so partitions run in parallel. A run over a
-range of partitions (single-run backfill) extracts them in one step, a few at a time.
+range of partitions (single-run backfill) extracts them in one step, with the connectors' multi-partition
+methods: one Jira search over all the projects, GitHub searches shared by many repositories.
 """
 
 
@@ -9,7 +10,6 @@ import json
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,39 +82,38 @@ def _done_this_run(context: dg.AssetExecutionContext, landing: Path, source: str
 
 
 def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: list[str],
-                  one: Callable[[str, Callable[[dict], None]], Any]) -> dg.MaterializeResult:
-    """Extract every partition key (a few at a time); fail at the end naming those that failed."""
+                  many: Callable[[list[str], Callable[[dict], None]], dict[str, Any]]) -> dg.MaterializeResult:
+    """Extract every partition key in one multi-partition connector call (shared searches, one manifest
+    per partition); fail at the end naming those that failed."""
     records: dict[str, int] = {}
     pages: dict[str, int] = {}
     requests = 0
     failures: list[str] = []
 
-    def run(key: str) -> Any:
-        def report(event: dict) -> None:
-            progress.emit({"source": source_name, "partition": key, **event})
+    def report(event: dict) -> None:
+        key = event.get("project") or event.get("repository") or "?"
+        progress.emit({"source": source_name, "partition": key, **event})
+
+    for key in keys:
         progress.emit({"source": source_name, "partition": key, "event": "start"})
-        try:
-            result = one(key, report)
-        except Exception as e:  # noqa: BLE001 - one line per failed partition; the others still land
-            progress.emit({"source": source_name, "partition": key, "event": "failed", "error": str(e)})
-            return e
+    results = many(keys, report) if keys else {}
+    for key in keys:
+        result = results.get(key)
+        if result is None or isinstance(result, Exception):
+            result = result or RuntimeError("not extracted")
+            progress.emit({"source": source_name, "partition": key, "event": "failed", "error": str(result)})
+            failures.append(f"{key}: {str(result).splitlines()[0] if str(result) else type(result).__name__}")
+            context.log.error(f"{source_name} {key}: extract failed: {result}")
+            continue
         progress.emit({"source": source_name, "partition": key, "event": "done", "records": result.records,
                        "pages": result.pages, "requests": result.requests})
-        return result
-
-    with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_PARTITIONS, len(keys)))) as pool:
-        for key, result in zip(keys, pool.map(run, keys)):
-            if isinstance(result, Exception):
-                failures.append(f"{key}: {str(result).splitlines()[0] if str(result) else type(result).__name__}")
-                context.log.error(f"{source_name} {key}: extract failed: {result}")
-                continue
-            requests += result.requests
-            for stream, n in result.records.items():
-                records[stream] = records.get(stream, 0) + n
-            for stream, n in result.pages.items():
-                pages[stream] = pages.get(stream, 0) + n
-            context.log.info(f"{source_name} {key}: {sum(result.records.values())} records in "
-                             f"{sum(result.pages.values())} pages, {result.requests} requests")
+        requests += result.requests
+        for stream, n in result.records.items():
+            records[stream] = records.get(stream, 0) + n
+        for stream, n in result.pages.items():
+            pages[stream] = pages.get(stream, 0) + n
+        context.log.info(f"{source_name} {key}: {sum(result.records.values())} records in "
+                         f"{sum(result.pages.values())} pages, {result.requests} requests (shared ones split)")
     if failures:
         raise dg.Failure(description=f"{len(failures)} of {len(keys)} {source_name} partitions failed: "
                          + "; ".join(failures[:5]), allow_retries=True)
@@ -156,11 +155,11 @@ def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
     every = cfg.sources.jira.reconcile_every_runs
     keys = [k for k in _keys(context) if not _done_this_run(context, landing, "jira", k)]
 
-    def one(key: str, report: Callable[[dict], None]) -> Any:
-        reconcile = _run_counter(landing, "jira", key) % every == 0
-        return source.extract_project(landing, key, cursors.get(("jira", key)), reconcile=reconcile,
-                                      progress=report)
-    return _extract_many(context, "jira", keys, one)
+    def many(keys: list[str], report: Callable[[dict], None]) -> dict[str, Any]:
+        reconcile = [k for k in keys if _run_counter(landing, "jira", k) % every == 0]
+        return source.extract_projects(landing, {k: cursors.get(("jira", k)) for k in keys}, reconcile=reconcile,
+                                       progress=report)
+    return _extract_many(context, "jira", keys, many)
 
 
 @dg.asset(group_name="github", pool="github_api", partitions_def=GITHUB_REPOSITORIES, retry_policy=EXTRACT_RETRY,
@@ -169,14 +168,22 @@ def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
           description="One GitHub repository's pull requests, issues, reviews and timelines, landed as raw pages.")
 def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from connectors.http import ConnectorError
+
     source = github.connect()
     landing = github.paths().landing
     cursors = read_cursors_retrying(warehouse.paths().warehouse)
     keys = [k for k in _keys(context) if not _done_this_run(context, landing, "github", k)]
 
-    def one(key: str, report: Callable[[dict], None]) -> Any:
-        return source.extract_repository(landing, key, cursors.get(("github", key)), progress=report)
-    return _extract_many(context, "github", keys, one)
+    def many(keys: list[str], report: Callable[[dict], None]) -> dict[str, Any]:
+        if any(cursors.get(("github", k)) for k in keys):
+            try:  # lets the shared searches name whole organisations (`org:`) instead of each repository
+                source.discover_repositories()
+            except ConnectorError as e:
+                context.log.warning(f"github: discovery failed, searching repository by name: {e}")
+        return source.extract_repositories(landing, {k: cursors.get(("github", k)) for k in keys},
+                                           progress=report, parallel=PARALLEL_PARTITIONS)
+    return _extract_many(context, "github", keys, many)
 
 
 @dg.asset(group_name="sources", kinds={"python"},
