@@ -10,9 +10,6 @@ from typing import Any
 
 import dagster as dg
 
-# Natural keys of the marts that have one; a column named like "*week*" stands for the week.
-KEYS = {"marts.item_flow": ["item_id"], "marts.team_weekly": ["team", "*week*"],
-        "marts.handoff_matrix": ["from_team", "to_team", "*week*"]}
 INTERVALS = [("started_at", "finished_at"), ("started_at", "ended_at"), ("requested_at", "decided_at")]
 COLLAPSE_MIN_PREVIOUS = 20  # below this many rows, a drop is noise, not a collapse
 COLLAPSE_SHARE = 0.5  # fewer than half the previous run's rows: something went wrong upstream
@@ -27,7 +24,7 @@ def check_specs(models: list[Any]) -> list[dg.AssetCheckSpec]:
     specs = []
     for m in models:
         k = _key(m.name)
-        if m.name in KEYS:
+        if m.key:
             specs.append(dg.AssetCheckSpec("keys_unique", asset=k, blocking=True,
                                            description=f"no two rows share the key of {m.name}"))
         if m.layer == "marts":
@@ -54,12 +51,11 @@ def _result(name: str, table: str, passed: bool, blocking: bool, **metadata: Any
                                severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN)
 
 
-def keys_unique(con: Any, table: str) -> dg.AssetCheckResult:
+def keys_unique(con: Any, table: str, key: tuple[str, ...]) -> dg.AssetCheckResult:
+    """The key a model declares (`-- key:` in its SQL header) identifies its rows."""
     cols = _columns(con, table)
-    key = [next((c for c in cols if "week" in c), None) if k == "*week*" else (k if k in cols else None)
-           for k in KEYS[table]]
-    if any(k is None for k in key):
-        return _result("keys_unique", table, False, True, error=f"key columns {KEYS[table]} not all in {cols}")
+    if missing := [k for k in key if k not in cols]:
+        return _result("keys_unique", table, False, True, error=f"key columns {missing} not in {cols}")
     quoted = ", ".join(f'"{k}"' for k in key)
     dupes = con.execute(f"select count(*) from (select {quoted} from {table} group by all having count(*) > 1)"
                         ).fetchone()[0]
@@ -107,8 +103,8 @@ def evaluate(con: Any, instance: dg.DagsterInstance, models: list[Any], rows: di
     for m in models:
         if m.name not in rows:
             continue
-        if m.name in KEYS:
-            out.append(keys_unique(con, m.name))
+        if m.key:
+            out.append(keys_unique(con, m.name, m.key))
         if m.layer == "marts":
             out.append(durations_valid(con, m.name))
             out.append(row_count_stable(instance, m.name, rows[m.name]))

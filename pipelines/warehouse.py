@@ -23,6 +23,7 @@ from pipelines.config import WEEKDAYS, Config
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "core", "marts")
 _DEPENDS = re.compile(r"^--\s*depends_on:\s*(.*)$", re.MULTILINE)
+_KEY = re.compile(r"^--\s*key:\s*(.*)$", re.MULTILINE)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -36,6 +37,7 @@ class Model:
     layer: str
     path: Path
     depends_on: tuple[str, ...]
+    key: tuple[str, ...] = ()  # the columns that identify a row (`-- key:` in the header), tested unique
 
 
 @dataclass
@@ -73,9 +75,14 @@ def _session(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
     con.execute("set preserve_insertion_order = false")  # less memory for big loads; ORDER BY still holds
-    limit = os.environ.get("FLOWLENS_DUCKDB_MEMORY_LIMIT")  # e.g. "8GB"; DuckDB spills to disk beyond it
-    if limit:
-        con.execute("set memory_limit = ?", [limit])
+    # DuckDB spills to disk (next to the database file) beyond this; its own default is 80% of the machine
+    con.execute("set memory_limit = ?", [os.environ.get("FLOWLENS_DUCKDB_MEMORY_LIMIT") or "6GB"])
+    threads = os.environ.get("FLOWLENS_DUCKDB_THREADS")
+    if threads:
+        con.execute(f"set threads = {int(threads)}")
+    temp = os.environ.get("FLOWLENS_DUCKDB_TEMP_DIRECTORY")
+    if temp:
+        con.execute("set temp_directory = ?", [temp])
 
 
 @contextmanager
@@ -209,9 +216,10 @@ def models() -> list[Model]:
     found: dict[str, Model] = {}
     for layer in LAYERS:
         for f in sorted((SQL_DIR / layer).glob("*.sql")):
-            m = _DEPENDS.search(f.read_text(encoding="utf-8"))
-            deps = tuple(d.strip() for d in (m.group(1).split(",") if m else []) if d.strip())
-            found[f"{layer}.{f.stem}"] = Model(f"{layer}.{f.stem}", layer, f, deps)
+            text = f.read_text(encoding="utf-8")
+            deps, key = (tuple(c.strip() for c in (m.group(1).split(",") if m else []) if c.strip())
+                         for m in (_DEPENDS.search(text), _KEY.search(text)))
+            found[f"{layer}.{f.stem}"] = Model(f"{layer}.{f.stem}", layer, f, deps, key)
     order: list[Model] = []
     state: dict[str, int] = {}
 

@@ -1,4 +1,5 @@
 -- depends_on: core.work_items, core.status_intervals, core.github_events, core.calendar_intervals, core.teams, core.memberships
+-- key: item_id, source_kind, event_ord
 create or replace table marts.decision_waits as
 with as_of as (
     select as_of from config.run

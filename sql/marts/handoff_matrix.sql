@@ -1,4 +1,5 @@
 -- depends_on: marts.handoffs, core.teams
+-- key: week_start, from_team, to_team
 create or replace table marts.handoff_matrix as
 with min_size as (
     select coalesce((select value::integer from config.settings where key = 'min_group_size'), 3) as n

@@ -1,5 +1,6 @@
 -- The headline figures per team, as the report and the demo show them.
 -- depends_on: marts.item_flow, marts.approval_waits, marts.decision_waits, marts.team_weekly
+-- key: team
 create or replace view marts.team_headlines as
 with named_teams as (
     -- team_weekly names only teams at or above the minimum group size; the rest are `other`

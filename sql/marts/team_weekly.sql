@@ -1,4 +1,5 @@
 -- depends_on: marts.item_flow, marts.approval_waits, marts.decision_waits, core.teams, core.work_items
+-- key: team, week_start
 create or replace table marts.team_weekly as
 with as_of as (
     select as_of from config.run

@@ -1,4 +1,5 @@
 -- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, marts.approval_waits, marts.decision_waits, core.calendar_intervals, core.teams, core.memberships
+-- key: item_id, cause, started_at, waited_on
 create or replace table marts.wait_intervals as
 with as_of as (
     select as_of from config.run
