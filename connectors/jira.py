@@ -28,7 +28,7 @@ from connectors.jira_pages import (
 from connectors.jira_time import normalize_created, parse_time, since_clause, user_zone
 from connectors.landing import Landing
 
-BASE_FIELDS = ["key", "project", "issuetype", "status", "assignee", "reporter", "created", "updated",
+BASE_FIELDS = ["key", "summary", "project", "issuetype", "status", "assignee", "reporter", "created", "updated",
                "resolution", "resolutiondate", "priority", "labels", "issuelinks", "parent"]
 CUSTOM_FIELD_NAMES = ("team", "sprint", "flagged", "epic link")
 APPROVALS_TYPE = "sd-approvals"  # JSM's Approvals field: schema type, and the end of schema.custom

@@ -298,6 +298,9 @@ def test_full_sync_lands_every_issue_and_history_once(small_store, tmp_path, dep
         got = _landed(tmp_path)
         assert sorted(i["key"] for i in got["issues"].values()) == sorted(i.key for i in store.jira_issues)
         assert len(_read(tmp_path, "issues")) == len(store.jira_issues)  # each issue once
+        # every field the warehouse reads is asked for, titles included
+        titles = {i["key"]: i["fields"].get("summary") for i in _read(tmp_path, "issues")}
+        assert titles == {i.key: i.summary for i in store.jira_issues}
         long_ones = [i for i in store.jira_issues if len(i.histories) > 100]
         assert long_ones, "the store should hold issues with more than 100 histories"
         for issue in store.jira_issues:
