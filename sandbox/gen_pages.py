@@ -1,7 +1,8 @@
 """Streaming the organisation into landing-area pages in bounded memory (the large benchmark).
 
-Items are generated one by one from per-item seeds and rendered with the emulators' own renderers
-(`jira_api.render_issue`, `github_api.render_pull`, ...), so the pages have the shapes the connectors land.
+Items are generated one by one from per-item seeds and rendered as the connectors land them in their default
+modes: Jira issues with only the fields the connector asks for, changelogs as bulkfetch records; GitHub as
+GraphQL nodes (the sandbox resolvers' node builders) mapped to REST shapes by the connector's `map_*`.
 Differences from `generate`: ids are derived from time (unique and increasing, but large numbers), and a
 "Blocks" link is recorded on the blocked issue only (its blocker was written before the link existed).
 """
@@ -16,8 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+from connectors import github_graphql as gq
+from connectors.jira import BASE_FIELDS, CUSTOM_FIELD_NAMES, _changelog_record, _is_approvals_field
 from connectors.landing import Landing
 from sandbox import github_api, jira_api
+from sandbox import github_graphql as sgq
 from sandbox.gen_github import build_gh_issue, build_pull
 from sandbox.gen_jira import build_issue, item, pick_issuetype
 from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, Org, build_org
@@ -26,6 +30,7 @@ from sandbox.model import JiraHistory, JiraIssue, JiraLink, Store
 JIRA_PAGE, GH_PAGE, APPROVAL_PAGE = 100, 100, 500
 JIRA_BASE = jira_api.DEFAULT_BASE
 GH_BASE = "https://github.sandbox.invalid"
+GH_API = "https://api.github.com"  # the connector's default api_url
 SECOND = 1_000_000_000  # time-derived ids: seconds since the history start * SECOND + item * 100 + k
 
 
@@ -67,11 +72,33 @@ def _site(store: Store, root: Path) -> None:
     land.finish({}, deployment="cloud", server_version="1001.0.0-SNAPSHOT", generated=True)
 
 
+SITE_FIELDS = frozenset({jira_api.FIELD_APPROVALS})
+
+
+def _custom_fields(store: Store) -> dict[str, list[str]]:
+    """The custom field ids the connector asks for, found as `JiraSource.custom_fields` finds them."""
+    import json
+    app = SimpleNamespace(store=store, jira_deployment="cloud")
+    c = jira_api._Ctx(app=app, req=None, api=3, base=JIRA_BASE)  # type: ignore[arg-type]
+    found: dict[str, list[str]] = {}
+    for f in json.loads(jira_api._fields(c).body):
+        fid = str(f.get("id", ""))
+        if not fid.startswith("customfield_"):
+            continue
+        name = str(f.get("name", "")).strip().lower()
+        if _is_approvals_field(f):
+            found.setdefault("approvals", []).append(fid)
+        elif name in CUSTOM_FIELD_NAMES:
+            found.setdefault(name, []).append(fid)
+    return found
+
+
 class _JiraOut:
     """One project's landing with its page buffers."""
 
-    def __init__(self, root: Path, key: str) -> None:
+    def __init__(self, root: Path, key: str, fields: list[str], approval_fields: list[str]) -> None:
         self.land = Landing(root, "jira", key)
+        self.fields, self.approval_fields = fields, approval_fields
         self.key = key
         self.issues: list[dict] = []
         self.changelogs: list[dict] = []
@@ -79,12 +106,15 @@ class _JiraOut:
         self.max_updated: datetime | None = None
 
     def add(self, store: Store, issue: JiraIssue, tz) -> None:
-        self.issues.append(jira_api.render_issue(store, issue, None, "cloud", 3, base_url=JIRA_BASE, tz=tz))
-        self.changelogs.append({"issueId": str(issue.id), "issueKey": issue.key, "changeHistories": [
-            jira_api.render_history(store, h, "cloud", 3, JIRA_BASE, tz) for h in issue.histories]})
-        for a in issue.approvals:
-            self.approvals.append({"issueId": str(issue.id), "issueKey": issue.key,
-                                   "approval": jira_api.render_approval(store, issue, a, "cloud", JIRA_BASE, tz)})
+        rendered = jira_api.render_issue(store, issue, self.fields, "cloud", 3, base_url=JIRA_BASE, tz=tz,
+                                         site=SITE_FIELDS)
+        fields = rendered["fields"]
+        values = [fields.pop(f) for f in self.approval_fields if f in fields]  # as the connector lands it
+        self.issues.append(rendered)
+        self.changelogs.append(_changelog_record(str(issue.id), issue.key, [
+            jira_api.render_history(store, h, "cloud", 3, JIRA_BASE, tz) for h in issue.histories]))
+        for a in next((v for v in values if v), None) or []:
+            self.approvals.append({"issueId": str(issue.id), "issueKey": issue.key, "approval": a})
         if self.max_updated is None or issue.updated > self.max_updated:
             self.max_updated = issue.updated
         if len(self.issues) >= JIRA_PAGE:
@@ -140,7 +170,10 @@ def write_jira(org: Org, store: Store, root: Path, scale: str, seed: int, n: int
     keys = [p[0] for p in PROJECTS]
     weights = [PROJECT_WEIGHTS[k] for k in keys]
     pindex = {k: i for i, k in enumerate(keys)}
-    outs = {k: _JiraOut(root, k) for k in keys}
+    custom = _custom_fields(store)
+    approval_fields = custom.get("approvals", [])
+    wanted = BASE_FIELDS + [i for ids in custom.values() for i in ids]
+    outs = {k: _JiraOut(root, k, wanted, approval_fields) for k in keys}
     counters = {k: 0 for k in keys}
     epics: dict[str, list] = {k: [] for k in keys}
     recent: deque = deque(maxlen=300)
@@ -180,19 +213,42 @@ def write_jira(org: Org, store: Store, root: Path, scale: str, seed: int, n: int
     return histories, items
 
 
+def _connection(nodes: list) -> dict:
+    return {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": nodes}
+
+
+def _gh_node(ctx: sgq.Ctx, obj, is_pull: bool) -> dict:
+    """The PullRequest/Issue node as the connector's RepoPage query selects it, timeline complete."""
+    node = sgq.item_node(ctx, obj)
+    types = set(gq.PR_ITEM_TYPES if is_pull else gq.ISSUE_ITEM_TYPES)
+    node["assignees"] = _connection([sgq.actor(ctx, a) for a in list(obj.assignees)[:20]])
+    node["labels"] = _connection([sgq.label_node(ctx, obj.repo, n) for n in list(obj.labels)[:30]])
+    if is_pull:
+        users, teams = github_api.pending_requests(ctx.store, obj)
+        org = obj.repo.split("/")[0]
+        reqs = [sgq.actor(ctx, u) for u in users] + [sgq.team_node(ctx, org, t) for t in teams]
+        node["reviewRequests"] = _connection([{"requestedReviewer": r} for r in reqs[:20]])
+    node["timelineItems"] = _connection([sgq.timeline_node(ctx, obj, e) for e in obj.events
+                                         if e.event in sgq.TIMELINE and sgq.TIMELINE[e.event][1] in types])
+    return node
+
+
 class _RepoOut:
-    def __init__(self, store: Store, root: Path, repo) -> None:
+    def __init__(self, ctx: sgq.Ctx, root: Path, repo) -> None:
         self.land = Landing(root, "github", repo.full_name)
-        self.land.write_page("repositories", [github_api.render_repo(store, repo, GH_BASE)])
+        self.land.write_page("repositories", [gq.map_repository(sgq.repo_node(ctx, repo))])
+        self.repo = repo.full_name
         self.buf: dict[str, list[dict]] = {"pull_requests": [], "issues": []}
         self.events: dict[str, list[dict]] = {"pull_requests": [], "issues": []}
         self.max_updated: datetime | None = None
 
-    def add(self, store: Store, stream: str, obj, rendered: dict) -> None:
-        self.buf[stream].append(rendered)
+    def add(self, ctx: sgq.Ctx, stream: str, obj) -> None:
+        is_pull = stream == "pull_requests"
+        node = _gh_node(ctx, obj, is_pull)
+        self.buf[stream].append((gq.map_pull if is_pull else gq.map_issue)(node, self.repo, GH_API))
         self.events[stream].extend(
-            {"repository": obj.repo, "issue_number": obj.number,
-             "event": github_api.render_timeline_event(store, obj, e, GH_BASE)} for e in obj.events)
+            {"repository": self.repo, "issue_number": obj.number, "event": e}
+            for e in map(gq.map_timeline_item, node["timelineItems"]["nodes"]) if e)
         if self.max_updated is None or obj.updated_at > self.max_updated:
             self.max_updated = obj.updated_at
         if len(self.buf[stream]) >= GH_PAGE:
@@ -207,7 +263,7 @@ class _RepoOut:
         self.flush("pull_requests")
         self.flush("issues")
         cursor = {"updated": github_api.iso(self.max_updated)} if self.max_updated else {}
-        self.land.finish(cursor, api="rest", requests=0, since=None, generated=True)
+        self.land.finish(cursor, api="graphql", requests=0, since=None, generated=True)
 
 
 def write_github(org: Org, store: Store, root: Path, scale: str, seed: int, n_pulls: int,
@@ -225,7 +281,8 @@ def write_github(org: Org, store: Store, root: Path, scale: str, seed: int, n_pu
                 x *= frac_arch
             plan.append((x, kind, ri))
     plan.sort()
-    outs = [_RepoOut(store, root, r) for r in org.repos]
+    ctx = sgq.Ctx(SimpleNamespace(store=store), GH_BASE, "")  # type: ignore[arg-type]
+    outs = [_RepoOut(ctx, root, r) for r in org.repos]
     numbers = [0] * len(org.repos)
     prev = [org.start] * len(org.repos)
     events = 0
@@ -249,9 +306,9 @@ def write_github(org: Org, store: Store, root: Path, scale: str, seed: int, n_pu
             d.dismissed_review_id = rev.id
         events += len(obj.events)
         if kind == 0:
-            outs[ri].add(store, "pull_requests", obj, github_api.render_pull(store, obj, GH_BASE))
+            outs[ri].add(ctx, "pull_requests", obj)
         else:
-            outs[ri].add(store, "issues", obj, github_api.render_issue(store, obj, GH_BASE))
+            outs[ri].add(ctx, "issues", obj)
     for out in outs:
         out.finish()
     return events

@@ -95,28 +95,67 @@ events as (
     select * from core.github_events
 ),
 
-pr_points as (
-    select
-        p.item_id, p.ord, p.point_at, pr.author_id,
-        exists (select 1 from events as e where e.item_id = p.item_id and e.event = 'merged' and e.ord <= p.ord)
-            as is_merged,
-        coalesce((select arg_max_null(e.event, e.ord) from events as e where e.item_id = p.item_id
-            and e.event in ('closed', 'reopened') and e.ord <= p.ord) = 'closed', false) as is_closed,
-        coalesce(
-            (select arg_max_null(e.event, e.ord) = 'convert_to_draft' from events as e where e.item_id = p.item_id
-                and e.event in ('ready_for_review', 'convert_to_draft') and e.ord <= p.ord),
-            (select arg_min_null(e.event, e.ord) = 'ready_for_review' from events as e where e.item_id = p.item_id
-                and e.event in ('ready_for_review', 'convert_to_draft')),
-            spr.is_draft
-        ) as is_draft,
-        (select arg_max_null(r.requested_of, r.request_ord) from core.review_requests as r where r.item_id = p.item_id
-            and r.request_ord <= p.ord and (r.end_ord is null or r.end_ord > p.ord)) as open_request_of,
-        (select arg_max_null(e.review_state, e.ord) from events as e where e.item_id = p.item_id
-            and e.event = 'reviewed' and not e.actor_is_bot and e.review_state in ('approved', 'changes_requested')
-            and e.ord <= p.ord and (e.dismissed_at is null or e.dismissed_at > p.point_at)) as latest_review
+-- The state inputs at each point: ASOF joins for "the last such event so far", joins against the few
+-- open requests / effective reviews / labels / assignments of the item (not every event of it).
+toggles as (
+    select item_id, ord, event from events where event in ('closed', 'reopened')
+),
+
+draft_toggles as (
+    select item_id, ord, event from events where event in ('ready_for_review', 'convert_to_draft')
+),
+
+first_draft_toggle as (
+    select item_id, arg_min_null(event, ord) as event from draft_toggles group by item_id
+),
+
+first_merge as (
+    select item_id, min(ord) as ord from events where event = 'merged' group by item_id
+),
+
+pr_base as (
+    select p.item_id, p.ord, p.point_at, pr.author_id, spr.is_draft
     from gh_points as p
     join core.work_items as pr on pr.item_id = p.item_id and pr.kind = 'pull_request'
     join staging.stg_github__pull_requests as spr on spr.item_id = p.item_id
+),
+
+pr_open_request as (
+    select p.item_id, p.ord, arg_max_null(r.requested_of, r.request_ord) as open_request_of
+    from pr_base as p
+    join core.review_requests as r on r.item_id = p.item_id
+        and r.request_ord <= p.ord and (r.end_ord is null or r.end_ord > p.ord)
+    group by p.item_id, p.ord
+),
+
+effective_reviews as (
+    select item_id, ord, review_state, dismissed_at from events
+    where event = 'reviewed' and not actor_is_bot and review_state in ('approved', 'changes_requested')
+),
+
+pr_latest_review as (
+    select p.item_id, p.ord, arg_max_null(e.review_state, e.ord) as latest_review
+    from pr_base as p
+    join effective_reviews as e on e.item_id = p.item_id
+        and e.ord <= p.ord and (e.dismissed_at is null or e.dismissed_at > p.point_at)
+    group by p.item_id, p.ord
+),
+
+pr_points as (
+    select
+        p.item_id, p.ord, p.point_at, p.author_id,
+        coalesce(fm.ord <= p.ord, false) as is_merged,
+        coalesce(cr.event = 'closed', false) as is_closed,
+        coalesce(dt.event = 'convert_to_draft', fd.event = 'ready_for_review', p.is_draft) as is_draft,
+        orq.open_request_of,
+        lr.latest_review
+    from pr_base as p
+    left join first_merge as fm on fm.item_id = p.item_id
+    asof left join toggles as cr on cr.item_id = p.item_id and p.ord >= cr.ord
+    asof left join draft_toggles as dt on dt.item_id = p.item_id and p.ord >= dt.ord
+    left join first_draft_toggle as fd on fd.item_id = p.item_id
+    left join pr_open_request as orq on orq.item_id = p.item_id and orq.ord = p.ord
+    left join pr_latest_review as lr on lr.item_id = p.item_id and lr.ord = p.ord
 ),
 
 pr_states as (
@@ -140,22 +179,55 @@ issue_label_events as (
     where e.kind = 'issue' and e.event in ('labeled', 'unlabeled')
 ),
 
+issue_base as (
+    select p.item_id, p.ord, p.point_at
+    from gh_points as p
+    join core.work_items as gi on gi.item_id = p.item_id and gi.kind = 'issue'
+),
+
+label_spans as (
+    -- a label applies from its `labeled` event until the next `unlabeled` of the same label
+    select l.item_id, l.ord, l.state, min(u.ord) as end_ord
+    from issue_label_events as l
+    left join issue_label_events as u on u.item_id = l.item_id and u.label = l.label and u.event = 'unlabeled'
+        and u.ord > l.ord
+    where l.event = 'labeled'
+    group by l.item_id, l.ord, l.state, l.label
+),
+
+assign_spans as (
+    select a.item_id, a.ord, a.assignee_id, min(u.ord) as end_ord
+    from events as a
+    left join events as u on u.item_id = a.item_id and u.event = 'unassigned' and u.assignee_id = a.assignee_id
+        and u.ord > a.ord
+    where a.event = 'assigned' and a.kind = 'issue'
+    group by a.item_id, a.ord, a.assignee_id
+),
+
+issue_label_state as (
+    select p.item_id, p.ord, arg_max_null(l.state, l.ord) as label_state
+    from issue_base as p
+    join label_spans as l on l.item_id = p.item_id and l.ord <= p.ord and (l.end_ord is null or l.end_ord > p.ord)
+    group by p.item_id, p.ord
+),
+
+issue_assignee as (
+    select p.item_id, p.ord, arg_max_null(a.assignee_id, a.ord) as assignee_id
+    from issue_base as p
+    join assign_spans as a on a.item_id = p.item_id and a.ord <= p.ord and (a.end_ord is null or a.end_ord > p.ord)
+    group by p.item_id, p.ord
+),
+
 issue_points as (
     select
         p.item_id, p.ord, p.point_at,
-        coalesce((select arg_max_null(e.event, e.ord) from events as e where e.item_id = p.item_id
-            and e.event in ('closed', 'reopened') and e.ord <= p.ord) = 'closed', false) as is_closed,
-        (select arg_max_null(l.state, l.ord) from issue_label_events as l
-         where l.item_id = p.item_id and l.event = 'labeled' and l.ord <= p.ord
-            and not exists (select 1 from issue_label_events as u where u.item_id = l.item_id
-                and u.label = l.label and u.event = 'unlabeled' and u.ord > l.ord and u.ord <= p.ord))
-            as label_state,
-        (select arg_max_null(a.assignee_id, a.ord) from events as a
-         where a.item_id = p.item_id and a.event = 'assigned' and a.ord <= p.ord
-            and not exists (select 1 from events as u where u.item_id = a.item_id and u.event = 'unassigned'
-                and u.assignee_id = a.assignee_id and u.ord > a.ord and u.ord <= p.ord)) as assignee_id
-    from gh_points as p
-    join core.work_items as gi on gi.item_id = p.item_id and gi.kind = 'issue'
+        coalesce(cr.event = 'closed', false) as is_closed,
+        ls.label_state,
+        ia.assignee_id
+    from issue_base as p
+    asof left join toggles as cr on cr.item_id = p.item_id and p.ord >= cr.ord
+    left join issue_label_state as ls on ls.item_id = p.item_id and ls.ord = p.ord
+    left join issue_assignee as ia on ia.item_id = p.item_id and ia.ord = p.ord
 ),
 
 issue_states as (

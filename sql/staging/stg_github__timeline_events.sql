@@ -16,8 +16,10 @@ with events as (
                 "committer": {"date": "VARCHAR"}, "author": {"date": "VARCHAR"}
             }
         }') as p
-    from raw.github__timeline_events
-    qualify row_number() over (partition by id order by loaded_at desc) = 1
+    from (  -- the newest copy of each event first, then parse: the window sorts ids, not parsed structs
+        select id, payload from raw.github__timeline_events
+        qualify row_number() over (partition by id order by loaded_at desc) = 1
+    )
 )
 
 select
