@@ -138,17 +138,7 @@ class JiraSource:
     def custom_fields(self) -> dict[str, list[str]]:
         """Custom field ids by lower-case name (Team, Sprint, Flagged, Epic Link), ids vary by site; and
         `approvals`: JSM's Approvals field, found by its schema (its name is localised)."""
-        found: dict[str, list[str]] = {}
-        for f in self.fields():
-            fid = str(f.get("id", ""))
-            if not fid.startswith("customfield_"):
-                continue
-            name = str(f.get("name", "")).strip().lower()
-            if _is_approvals_field(f):
-                found.setdefault("approvals", []).append(fid)
-            elif name in CUSTOM_FIELD_NAMES:
-                found.setdefault(name, []).append(fid)
-        return found
+        return custom_field_ids(self.fields())
 
     def discover_projects(self) -> list[str]:
         return [p["key"] for page in iter_project_pages(self.client, self.cloud) for p in page if p.get("key")]
@@ -268,9 +258,9 @@ class JiraSource:
             if len(cursors) == 1:
                 return {k: e for k in cursors}
             out: dict[str, ExtractResult | Exception] = {}
-            for k in cursors:
+            for k, cursor in cursors.items():
                 try:
-                    out.update(self._extract_group(root, {k: cursors[k]}, reconcile, progress))
+                    out.update(self._extract_group(root, {k: cursor}, reconcile, progress))
                 except ConnectorError as one:
                     out[k] = one
             return out
@@ -461,6 +451,21 @@ def _project_of(issue: dict) -> str:
     """The issue's project key: `fields.project.key`, else the key's prefix."""
     key = ((issue.get("fields") or {}).get("project") or {}).get("key")
     return str(key or str(issue.get("key", "")).rsplit("-", 1)[0])
+
+
+def custom_field_ids(fields: Iterable[dict]) -> dict[str, list[str]]:
+    """From a `/field` listing: custom field ids by lower-case name, and JSM's Approvals under `approvals`."""
+    found: dict[str, list[str]] = {}
+    for f in fields:
+        fid = str(f.get("id", ""))
+        if not fid.startswith("customfield_"):
+            continue
+        name = str(f.get("name", "")).strip().lower()
+        if _is_approvals_field(f):
+            found.setdefault("approvals", []).append(fid)
+        elif name in CUSTOM_FIELD_NAMES:
+            found.setdefault(name, []).append(fid)
+    return found
 
 
 def _groups(keys: list[str], size: Callable[[str], int], limit: int) -> Iterator[list[str]]:

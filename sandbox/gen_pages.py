@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from connectors import github_graphql as gq
-from connectors.jira import BASE_FIELDS, CUSTOM_FIELD_NAMES, _changelog_record, _is_approvals_field
+from connectors.jira import BASE_FIELDS, _changelog_record, custom_field_ids
 from connectors.landing import Landing
 from sandbox import github_api, jira_api
 from sandbox import github_graphql as sgq
@@ -80,17 +80,7 @@ def _custom_fields(store: Store) -> dict[str, list[str]]:
     import json
     app = SimpleNamespace(store=store, jira_deployment="cloud")
     c = jira_api._Ctx(app=app, req=None, api=3, base=JIRA_BASE)  # type: ignore[arg-type]
-    found: dict[str, list[str]] = {}
-    for f in json.loads(jira_api._fields(c).body):
-        fid = str(f.get("id", ""))
-        if not fid.startswith("customfield_"):
-            continue
-        name = str(f.get("name", "")).strip().lower()
-        if _is_approvals_field(f):
-            found.setdefault("approvals", []).append(fid)
-        elif name in CUSTOM_FIELD_NAMES:
-            found.setdefault(name, []).append(fid)
-    return found
+    return custom_field_ids(json.loads(jira_api._fields(c).body))
 
 
 class _JiraOut:
