@@ -16,9 +16,10 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -30,7 +31,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 class ConnectorError(Exception):
     """A failure a user can act on; the message is one line."""
 
-    headers: dict[str, str] = {}  # the failing response's headers, when there was one
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = dict(headers or {})  # the failing response's headers, when there was one
 
 
 class AuthError(ConnectorError):
@@ -129,7 +132,7 @@ class HttpClient:
                     resp = self._session.request(method, url, timeout=(s.connect_timeout_s, s.read_timeout_s),
                                                  **kwargs)
                     if resp.status_code in ok:
-                        resp.content  # read the whole body now: a reset mid-body raises here, and is retried
+                        _ = resp.content  # read the whole body now: a reset mid-body raises here, and is retried
                 except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
                     if attempt >= s.max_retries:
                         raise ConnectorError(self._redact(
@@ -264,7 +267,7 @@ def _reset_wait(resp: requests.Response) -> float | None:
         return None
     try:
         reset = float(value) if value.replace(".", "", 1).isdigit() else \
-            datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            datetime.fromisoformat(value).timestamp()
     except ValueError:
         return None
     return max(reset - time.time(), 0.0)

@@ -14,10 +14,11 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.model import Store
@@ -178,7 +179,7 @@ class App:
             from sandbox import truth as oracle
 
             as_of = req.arg("as_of")
-            when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
+            when = datetime.fromisoformat(as_of) if as_of else None
             return json_response(oracle.to_json(oracle.compute(self.store, when, self.jira_deployment)))
 
         r.add("GET", "/_sandbox/truth", "admin", truth)
@@ -258,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "flowlens-sandbox"
     app: App  # set on the subclass per server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -291,12 +292,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(fault_response(kind, is_github, app.faults.retry_after_s))
         if matched is None:
             return self._send(not_found(is_github, app.router.path_known(split.path)))
-        name, handler, params = matched
+        _, handler, params = matched
         req.params = params
         try:
             with app.lock:
                 resp = handler(req)
-        except Exception as e:  # an emulator bug must show as a 500, not a hung client
+        except Exception as e:  # noqa: BLE001 - an emulator bug must show as a 500, not a hung client
             resp = json_response({"message": f"sandbox error: {type(e).__name__}: {e}"}, 500)
         self._send(resp)
 
@@ -370,7 +371,7 @@ class Sandbox:
             env |= {"JIRA_PAT": JIRA_PAT}
         return env | {"GITHUB_API_URL": f"{self.url}/api/v3", "GITHUB_TOKEN": GITHUB_TOKEN}
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
         self._thread.start()
         return self
@@ -379,7 +380,7 @@ class Sandbox:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

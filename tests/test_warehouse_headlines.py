@@ -10,7 +10,6 @@ from pipelines.config import Config
 from tests.test_warehouse_rules import REPO, Org, build, mixed_org, org, rows  # noqa: F401 - the org fixture
 
 
-
 def test_team_headlines_summarise_item_flow(org: Org, tmp_path: Path) -> None:  # noqa: F811
     mixed_org(org)
     con = build(tmp_path, org)
