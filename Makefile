@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/flowlens demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 dev: $(STAMP)
