@@ -4,11 +4,8 @@ responses, a scripted GitHub serving recorded pages, then real HTTP against the 
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from graphql import build_schema, parse, validate
@@ -16,6 +13,7 @@ from graphql import build_schema, parse, validate
 from connectors import github_graphql as gq
 from connectors.github import GitHubSettings, connect, is_bot, matches
 from connectors.http import AuthError, ConnectorError, HttpSettings, NotFoundError
+from tests.scripted import ScriptedServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 RECORDED = SHARED / "fixtures" / "github-recorded"
@@ -211,47 +209,21 @@ def test_pull_maps_to_the_recorded_rest_pull():
 
 
 # -- a scripted GitHub serving recorded pages -------------------------------------------------------
-class ScriptedGitHub:
-    """Routes GET paths to (status, body, headers); records every request's path and headers."""
+class ScriptedGitHub(ScriptedServer):
+    """Routes paths to (status, body, headers) or to a function of the request giving them; a body may be a
+    function of the request too; "{base}" in a header is the server's URL. Records (path, headers)."""
 
     def __init__(self, routes):
+        super().__init__(self._answer)
         self.routes = routes
         self.seen: list[tuple[str, dict]] = []
 
-    def __enter__(self):
-        gh = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                split = urlsplit(self.path)
-                gh.seen.append((split.path, dict(self.headers)))
-                route = gh.routes.get(split.path, (404, {"message": "Not Found"}, {}))
-                status, body, headers = route(self) if callable(route) else route
-                if callable(body):
-                    body = body(self)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(k, v.replace("{base}", gh.url) if isinstance(v, str) else v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_POST = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def _answer(self, r):
+        self.seen.append((r.path, r.headers))
+        route = self.routes.get(r.path, (404, {"message": "Not Found"}, {}))
+        status, body, headers = route(r) if callable(route) else route
+        body = body(r) if callable(body) else body
+        return status, {k: v.replace("{base}", self.url) for k, v in headers.items()}, body
 
 
 def _rest_source(url: str, **kw):
@@ -299,7 +271,7 @@ def test_incremental_rest_stops_at_the_cursor_and_sends_etags(tmp_path):
     old = {**pull, "number": 1, "updated_at": "2020-01-01T00:00:00Z"}
 
     def issues(handler):
-        return [] if "since=" in handler.path else [old]
+        return [] if "since=" in handler.target else [old]
 
     routes = {"/repos/o/r": (200, {"id": 1, "full_name": "o/r"}, {"ETag": '"repo1"'}),
               "/repos/o/r/pulls": (200, [pull, old], {"ETag": '"p1"'}),
@@ -367,8 +339,7 @@ def test_graphql_502_is_retried_with_smaller_pages(tmp_path):
     firsts = []
 
     def graphql(handler):
-        body = json.loads(handler.rfile.read(int(handler.headers["Content-Length"])))
-        firsts.append(body["variables"]["prFirst"])
+        firsts.append(handler.body["variables"]["prFirst"])
         if len(firsts) <= 2:
             return 502, {"message": "Bad Gateway"}, {}
         return 200, {"data": {"rateLimit": {"cost": 1, "remaining": 4999, "resetAt": "2030-01-01T00:00:00Z"},

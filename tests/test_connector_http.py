@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from connectors.http import ApiError, AuthError, ConnectorError, HttpClient, HttpSettings, NotFoundError
+from tests.scripted import ScriptedServer
 
 TOKEN = "s3cr3t-token-value"
 FAST = HttpSettings(backoff_base_s=0.01, backoff_max_s=0.05, secondary_min_wait_s=0.3, max_retries=4)
 
 
 class Script:
-    """Answers request n with script[n] (status, headers, body); repeats the last entry."""
+    """Answers request n with steps[n] (status, headers, body); repeats the last step."""
 
     def __init__(self, *steps: tuple[int, dict[str, str], object]) -> None:
         self.steps = list(steps)
         self.times: list[float] = []
+
+    def __call__(self, request: object) -> tuple[int, dict[str, str], object]:
+        self.times.append(time.monotonic())
+        return self.steps[min(len(self.times), len(self.steps)) - 1]
 
 
 @pytest.fixture
@@ -29,32 +31,12 @@ def serve():
     servers = []
 
     def start(script: Script) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                script.times.append(time.monotonic())
-                status, headers, body = script.steps[min(len(script.times) - 1, len(script.steps) - 1)]
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        servers.append(ScriptedServer(script).__enter__())
+        return servers[-1].url
 
     yield start
     for s in servers:
-        s.shutdown()
-        s.server_close()
+        s.__exit__()
 
 
 def client(url: str, **kw) -> HttpClient:

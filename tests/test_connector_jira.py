@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +12,7 @@ import pytest
 from connectors.http import AuthError, ConnectorError, HttpSettings
 from connectors.jira import JiraSettings, JqlError, UnknownProjectError, connect
 from connectors.jira_time import jql_date, parse_time, since_clause
+from tests.scripted import ScriptedServer
 
 FAST = HttpSettings(backoff_base_s=0.05, backoff_max_s=0.2, max_retries=6, connect_timeout_s=2, read_timeout_s=10)
 
@@ -44,47 +42,19 @@ def test_settings_from_env_name_the_missing_variables():
 
 
 # -- a scripted Jira speaking the spec's example shapes ---------------------------------------------
-class ScriptedJira:
+class ScriptedJira(ScriptedServer):
     """Routes (method, path) to handlers(query, body) -> (status, json); records every request."""
 
     def __init__(self, routes):
+        super().__init__(self._answer)
         self.routes = routes
         self.seen: list[tuple[str, str, dict, object]] = []
 
-    def __enter__(self):
-        jira = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                split = urlsplit(self.path)
-                q = {k: v[0] for k, v in parse_qs(split.query).items()}
-                n = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(n)) if n else None
-                jira.seen.append((self.command, split.path, q, body))
-                handler = jira.routes.get((self.command, split.path))
-                status, obj = handler(q, body) if handler else (404, {"errorMessages": ["null for uri"]})
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_POST = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def _answer(self, r):
+        self.seen.append((r.method, r.path, r.query, r.body))
+        handler = self.routes.get((r.method, r.path))
+        status, obj = handler(r.query, r.body) if handler else (404, {"errorMessages": ["null for uri"]})
+        return status, {}, obj
 
 
 def _hist(i: int, created) -> dict:
