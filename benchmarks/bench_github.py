@@ -23,6 +23,28 @@ def _sync(env: dict, root: Path, api: str, cursors: dict | None = None) -> tuple
     return results, src.client.log.total
 
 
+def _landed_equals_store(root: Path, store) -> bool:
+    """Every pull request once, and every timeline event the connector asks for once, as generated."""
+    import json
+
+    from connectors.github_graphql import TIMELINE_EVENTS
+
+    live = {r.full_name for r in store.github_repos if not r.archived}
+    pulls, events = [], []
+    for f in root.rglob("*.jsonl"):
+        stream = f.name.rsplit("-", 1)[0]
+        for line in f.read_text().splitlines():
+            r = json.loads(line)
+            if stream == "pull_requests":
+                pulls.append((r["base"]["repo"]["full_name"], r["number"]))
+            elif stream == "timeline_events":
+                events.append((r["repository"], r["issue_number"], int(r["event"]["id"])))
+    want_pulls = [(p.repo, p.number) for p in store.github_pulls if p.repo in live]
+    want_events = [(i.repo, i.number, e.id) for i in [*store.github_pulls, *store.github_issues] if i.repo in live
+                   for e in i.events if e.event in TIMELINE_EVENTS]
+    return sorted(pulls) == sorted(want_pulls) and sorted(events) == sorted(want_events)
+
+
 def run(scale: str, apis: tuple[str, ...] = ("graphql", "rest")) -> dict:
     from sandbox import generator
     from sandbox.server import Sandbox
@@ -37,11 +59,13 @@ def run(scale: str, apis: tuple[str, ...] = ("graphql", "rest")) -> dict:
             full, full_requests = _sync(sb.env(), Path(tmp) / "full", api)
             full_s = time.perf_counter() - started
             pulls = sum(r.records.get("pull_requests", 0) for r in full.values())
+            exact = _landed_equals_store(Path(tmp) / "full", store)
             changed = sb.app.advance(0.01)
             started = time.perf_counter()
             inc, inc_requests = _sync(sb.env(), Path(tmp) / "inc", api, {k: r.cursor for k, r in full.items()})
             inc_s = time.perf_counter() - started
             figures |= {
+                f"{api}_landed_exactly_once": exact,
                 f"{api}_repositories": len(full),
                 f"{api}_pull_requests": pulls,
                 f"{api}_issues": sum(r.records.get("issues", 0) for r in full.values()),

@@ -22,6 +22,24 @@ def _sync(env: dict, root: Path, cursors: dict | None = None) -> tuple[dict, dic
     return results, src.client.log.requests
 
 
+def _landed_equals_store(root: Path, store) -> bool:
+    """Every issue once, and every history of every issue once, as the generator made them."""
+    import json
+
+    keys: list[str] = []
+    histories: dict[str, list[str]] = {}
+    for f in root.rglob("*.jsonl"):
+        stream = f.name.rsplit("-", 1)[0]
+        for line in f.read_text().splitlines():
+            r = json.loads(line)
+            if stream == "issues":
+                keys.append(r["key"])
+            elif stream == "changelogs":
+                histories.setdefault(r["issueKey"], []).extend(str(h["id"]) for h in r["changeHistories"])
+    return sorted(keys) == sorted(i.key for i in store.jira_issues) and all(
+        sorted(histories.get(i.key, [])) == sorted(str(h.id) for h in i.histories) for i in store.jira_issues)
+
+
 def run(scale: str, deployment: str = "cloud", hide_fields: frozenset[str] = frozenset()) -> dict:
     """One full and one incremental sync; `hide_fields={"Approvals"}` measures the servicedeskapi fallback."""
     from sandbox import generator
@@ -35,6 +53,7 @@ def run(scale: str, deployment: str = "cloud", hide_fields: frozenset[str] = fro
         full, by_endpoint = _sync(sb.env(), Path(tmp) / "full")
         full_s = time.perf_counter() - started
         full_requests = sum(by_endpoint.values())
+        exact = _landed_equals_store(Path(tmp) / "full", store)
         approvals = sum(v for k, v in by_endpoint.items() if "servicedeskapi" in k)
         changed = sb.app.advance(0.01)
         started = time.perf_counter()
@@ -48,6 +67,7 @@ def run(scale: str, deployment: str = "cloud", hide_fields: frozenset[str] = fro
         "issues": n,
         "histories": sum(len(i.histories) for i in store.jira_issues),
         "issues_over_100_histories": sum(len(i.histories) > 100 for i in store.jira_issues),
+        "landed_exactly_once": exact,
         "full_requests": full_requests,
         "full_requests_per_1000_issues": round(full_requests * 1000 / n, 1),
         "full_requests_per_1000_issues_without_approvals": round((full_requests - approvals) * 1000 / n, 1),
