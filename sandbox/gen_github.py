@@ -19,6 +19,8 @@ COMMENT_BODIES = ["Question about the naming here.", "Not blocking: consider ext
 PR_TITLES = ["Add {}", "Fix {}", "Refactor {}", "Speed up {}", "Remove dead code in {}", "Handle errors in {}"]
 TOPICS = ["checkout", "webhooks", "auth", "ci cache", "exports", "rate limiter", "config loader", "retries",
           "metrics", "pagination", "search", "logging"]
+NOISE = frozenset({"commented", "committed"})  # timeline items flowlens does not read
+TRIAGE_LABELS = ["needs-tests", "performance", "breaking-change", "documentation"]
 DEPS = ["requests", "lodash", "react", "boto3", "jackson-databind", "urllib3", "axios", "pydantic"]
 
 
@@ -139,21 +141,80 @@ class PullWalk:
         elif r < 0.75:
             self.ev("commented", self.login_of(self.member()))
         elif r < 0.88:
-            label = rng.choice(["needs-tests", "performance", "breaking-change", "documentation"])
-            if label in self.labels:
-                self.labels.remove(label)
-                self.ev("unlabeled", self.login, label=label)
-            else:
-                self.labels.append(label)
-                self.ev("labeled", self.login, label=label)
+            self.toggle_label()
         else:
-            who = self.login_of(self.member())
-            if who in self.assignees:
-                self.assignees.remove(who)
-                self.ev("unassigned", self.login, assignee=who)
+            self.toggle_assignee()
+
+    def toggle_label(self) -> None:
+        label = self.rng.choice(TRIAGE_LABELS)
+        if label in self.labels:
+            self.labels.remove(label)
+            self.ev("unlabeled", self.login, label=label)
+        else:
+            self.labels.append(label)
+            self.ev("labeled", self.login, label=label)
+
+    def toggle_assignee(self) -> None:
+        who = self.login_of(self.member())
+        if who in self.assignees:
+            self.assignees.remove(who)
+            self.ev("unassigned", self.login, assignee=who)
+        else:
+            self.assignees.append(who)
+            self.ev("assigned", self.login, assignee=who)
+
+    def relevant(self) -> int:
+        return sum(e.event not in NOISE for e in self.events)
+
+    def withdraw(self) -> None:
+        """The author removes one open request (a user's, else the team's)."""
+        if self.open_user:
+            login = min(self.open_user)
+            self.open_user.discard(login)
+            self.ev("review_request_removed", self.login, requested_reviewer=login)
+        elif self.open_team:
+            slug = min(self.open_team)
+            self.open_team.discard(slug)
+            self.ev("review_request_removed", self.login, requested_team=slug)
+
+    def ping_pong(self, target: int) -> None:
+        """A contested change: review rounds, swapped reviewers and triage until `target` read items."""
+        rng = self.rng
+        self.speed = 0.1
+        while self.relevant() < target:
+            if not (self.open_user or self.open_team):
+                self.wait(self.author, 1)
+                self.request()
+                continue
+            r = rng.random()
+            if r < 0.12:  # the reviewer is busy: withdraw the request and ask someone else
+                self.wait(self.author, 1)
+                self.withdraw()
+                if not (self.open_user or self.open_team):
+                    self.request()
+            elif r < 0.3:
+                self.wait(self.author, 1)
+                self.toggle_label() if rng.random() < 0.55 else self.toggle_assignee()
+            elif r < 0.38:
+                self.wait(self.author, 1)
+                self.noise()
             else:
-                self.assignees.append(who)
-                self.ev("assigned", self.login, assignee=who)
+                states = [self.review(login) for login in self.reviewers_for_open()]
+                if not states:  # no current member can answer the team's request
+                    self.wait(self.author, 1)
+                    self.withdraw()
+                    continue
+                self.wait(self.author, 3, 1.2)
+                self.commit(rng.randint(1, 2))
+                if "APPROVED" in states and rng.random() < 0.25:  # the new commits dismiss the approval
+                    rev = next(e for e in reversed(self.reviews) if e.review_state == "APPROVED")
+                    d = self.ev("review_dismissed", self.login, dismissed_state="APPROVED")
+                    rev.review_state = "DISMISSED"
+                    self.dismissals.append((d, rev))
+                    self.re_request(rev.actor)
+                else:
+                    self.re_request()
+        self.speed = 1.0
 
     def close(self, merge: bool, actor_pid: str) -> None:
         actor = self.login_of(actor_pid)
@@ -170,7 +231,7 @@ class PullWalk:
                 self.labels.append("dependencies")
                 self.ev("labeled", self.login, label="dependencies")
             else:
-                self.draft = rng.random() < 0.25
+                self.draft = rng.random() < 0.25 and not churn  # a contested change is under review
                 if rng.random() < 0.3:
                     label = rng.choice(["enhancement", "bug", "chore"])
                     self.labels.append(label)
@@ -181,11 +242,7 @@ class PullWalk:
             if bot or (not self.draft and rng.random() < 0.45):
                 self.request(first=True)  # reviewers requested as the PR opens
             if churn:
-                self.speed = 0.1
-                while len(self.events) < churn:
-                    self.wait(self.author, 2)
-                    self.noise()
-                self.speed = 1.0
+                self.ping_pong(churn)
             if self.org.intensity > 1:  # busier pull requests: more commits and discussion
                 for _ in range(int(rng.expovariate(1 / (4 * (self.org.intensity - 1))))):
                     self.wait(self.author, 1)
