@@ -1,7 +1,8 @@
 """One whole run in-process (`flowlens run`, `flowlens demo`): the same assets the nightly schedule runs.
 
 discover (`sources`) → extract per source over all its partitions → site streams, load, models (with their
-checks), publish, report. Progress per stream goes to `out`; failures come back as one line each.
+checks), publish, report. Progress (per stream, per model, per layer's checks) goes to `out`; failures come
+back as one line each.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def instance_for(home: Path):
 
 
 class Progress:
-    """Prints one line per stream as pages land (at most every `every_s` per partition), and a line per partition."""
+    """One line per stream as pages land (at most every `every_s` per partition), a line per partition, then
+    the warehouse steps: load, every model as it is built, checks per layer, publish, report."""
 
     def __init__(self, out: TextIO, every_s: float = 1.0) -> None:
         self.out, self.every_s = out, every_s
@@ -61,6 +63,10 @@ class Progress:
         self.partitions: dict[str, int] = {}
 
     def __call__(self, e: dict) -> None:
+        if "stage" in e:
+            with self.lock:
+                self.warehouse_step(e)
+            return
         src, part = e.get("source", "?"), e.get("partition", "?")
         kind = e.get("event")
         with self.lock:
@@ -86,6 +92,32 @@ class Progress:
             items = (e.get("records") or {}).get(stream, 0)
             pages = (e.get("pages") or {}).get(stream, 0)
             self.print(f"  {src} {part}: {stream}: {pages} pages, {items} items, {e.get('requests', 0)} requests")
+
+    def warehouse_step(self, e: dict) -> None:
+        """Load (a line per stream, throttled, and a total), each model as it is built, checks, publish, report."""
+        stage, kind, secs = e["stage"], e.get("event"), float(e.get("seconds") or 0.0)
+        if stage == "load" and kind == "stream":
+            now = time.monotonic()
+            if now - self.last.get(("load", ""), 0.0) >= self.every_s:
+                self.last[("load", "")] = now
+                self.print(f"  load: {e.get('streams_done')}/{e.get('streams')} streams, {e.get('table')}: "
+                           f"{e.get('rows')} new rows ({secs:.1f} s)")
+        elif stage == "load" and kind == "done":
+            self.print(f"  load: done: {e.get('streams')} streams, {e.get('rows')} new rows from {e.get('pages')} "
+                       f"pages in {secs:.1f} s")
+        elif stage == "model" and kind == "start":
+            self.print(f"  {e.get('layer')}: building {e.get('models')} models")
+        elif stage == "model":
+            self.print(f"  {e.get('model')}: {e.get('rows')} rows in {secs:.2f} s")
+        elif stage == "checks" and (e.get("passed") or e.get("failed")):
+            failed = e.get("failed") or []
+            self.print(f"  checks {e.get('layer')}: {e.get('passed')} passed"
+                       + (f", {len(failed)} failed: {', '.join(failed)}" if failed else "") + f" ({secs:.1f} s)")
+        elif stage == "publish" and kind == "done":
+            self.print(f"  published {e.get('path')} ({int(e.get('bytes') or 0) / 1e6:.1f} MB, "
+                       f"{e.get('tables')} tables) in {secs:.1f} s")
+        elif stage == "report":
+            self.print(f"  report {e.get('path')} ({e.get('teams')} teams) in {secs:.1f} s")
 
     def print(self, line: str) -> None:
         print(line, file=self.out, flush=True)

@@ -7,7 +7,7 @@ import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -128,10 +128,11 @@ def _stream_keys_sql(source: str, stream: str) -> str:
 
 
 def load(con_or_path: duckdb.DuckDBPyConnection | str | os.PathLike, landing_root: str | os.PathLike,
-         *, fail_after_pages: int | None = None) -> LoadResult:
+         *, fail_after_pages: int | None = None, progress: Callable[[dict], None] | None = None) -> LoadResult:
     """Load every not-yet-loaded landed page into raw.* and advance cursors, in one transaction.
 
-    `fail_after_pages` injects a failure after that many streams were inserted (tests only).
+    `progress` gets one dict per stream inserted; `fail_after_pages` injects a failure after that many
+    streams were inserted (tests only).
     """
     t0 = time.perf_counter()
     root = Path(landing_root)
@@ -176,6 +177,10 @@ def load(con_or_path: duckdb.DuckDBPyConnection | str | os.PathLike, landing_roo
                                     [(f["rel"], f["source"], f["partition"], f["extract_id"], f["stream"],
                                       loaded_at) for f in files])
                     result.pages += len(files)
+                    if progress:
+                        progress({"table": f"raw.{table}", "rows": after - before, "pages": len(files),
+                                  "streams_done": n + 1, "streams": len(by_stream),
+                                  "seconds": time.perf_counter() - t0})
                 advance = sql_text("raw/advance_cursor.sql")
                 for m in new_manifests:
                     complete = bool(m.get("complete"))
@@ -297,8 +302,12 @@ def _fill_config(con: duckdb.DuckDBPyConnection, cfg: Config, as_of: datetime) -
 
 def run_models(path: duckdb.DuckDBPyConnection | str | os.PathLike, config: Config | None = None,
                as_of: datetime | str | None = None, layers: list[str] | tuple[str, ...] | None = None,
-               only: list[str] | None = None) -> list[tuple[str, int, float]]:
-    """Fill `config.*`, then build every model (of `layers`, or named in `only`) in one transaction."""
+               only: list[str] | None = None,
+               progress: Callable[[dict], None] | None = None) -> list[tuple[str, int, float]]:
+    """Fill `config.*`, then build every model (of `layers`, or named in `only`) in one transaction.
+
+    `progress` gets {"model", "rows", "seconds"} after each model is built (not yet committed).
+    """
     cfg = config or Config()
     stamp = resolve_as_of(as_of)
     out: list[tuple[str, int, float]] = []
@@ -318,6 +327,8 @@ def run_models(path: duckdb.DuckDBPyConnection | str | os.PathLike, config: Conf
                                              f"{str(e).splitlines()[0]}") from e
                     rows = con.execute(f"select count(*) from {m.name}").fetchone()[0]
                     out.append((m.name, rows, time.perf_counter() - t0))
+                    if progress:
+                        progress({"model": m.name, "rows": rows, "seconds": out[-1][2]})
         except duckdb.Error as e:
             raise WarehouseError(f"model run failed, warehouse unchanged: {str(e).splitlines()[0]}") from e
     return out

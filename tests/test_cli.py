@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.warehouse import models
 from sandbox.generator import config_toml, generate
 from sandbox.server import Sandbox
 
@@ -86,6 +87,11 @@ def test_demo_prints_the_headline_table(tmp_path):
     proc = flowlens("demo", env={"FLOWLENS_HOME": str(home)}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "handoffs/item" in proc.stdout and "approval wait p85" in proc.stdout
+    progress = proc.stderr.splitlines()  # the load, then a line per model as it is built, then publish
+    assert any(ln.startswith("  load: done: ") for ln in progress), proc.stderr
+    assert all(sum(ln.startswith(f"  {m.name}: ") and " rows in " in ln for ln in progress) == 1
+               for m in models()), proc.stderr
+    assert any(ln.startswith(f"  published {home / 'published' / 'flowlens.duckdb'} (") for ln in progress)
     assert str(home / "published" / "flowlens.duckdb") in proc.stdout
     assert (home / "report.html").exists() and (home / "published" / "flowlens.duckdb").exists()
     assert (home / "flowlens.toml").read_text().strip()

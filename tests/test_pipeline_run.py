@@ -1,11 +1,14 @@
 """The whole run in-process against the sandbox (small): every asset, every check; a second run is incremental."""
 
+import io
+import re
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines.run import run_all
+from pipelines.warehouse import models
 from sandbox.generator import config_toml, generate
 from sandbox.server import Sandbox
 
@@ -46,7 +49,8 @@ def marts(path: Path) -> dict[str, list[tuple]]:
 def test_whole_run_then_incremental(tmp_path, monkeypatch, store):
     with Sandbox(store) as sb:
         config = prepare(monkeypatch, tmp_path / "home", sb, store)
-        first = run_all(str(config), tmp_path / "home")
+        out = io.StringIO()
+        first = run_all(str(config), tmp_path / "home", out=out)
         assert first.ok, first.errors
         assert first.partitions.get("jira", 0) == len(store.jira_projects)
         assert first.partitions.get("github", 0) == len([r for r in store.github_repos if not r.archived])
@@ -57,6 +61,7 @@ def test_whole_run_then_incremental(tmp_path, monkeypatch, store):
         assert before.get("item_flow"), "marts.item_flow is empty"
         assert (tmp_path / "home" / "report.html").read_text().count("<tr>") >= 2
         requests_first = dict(sb.app.stats.requests)
+        assert_progress_lines(out.getvalue(), published, first.loaded_rows)
 
         sb.app.reset_stats()
         second = run_all(str(config), tmp_path / "home")
@@ -72,3 +77,21 @@ def test_whole_run_then_incremental(tmp_path, monkeypatch, store):
                                                                    // 10), requests_second
     assert second.loaded_rows == 0
     assert marts(published) == before
+
+
+def assert_progress_lines(text: str, published: Path, loaded_rows: int) -> None:
+    """A line for the load, one per model as it is built (with its row count), per checked layer, and publish."""
+    lines = text.splitlines()
+    assert any(re.fullmatch(rf"  load: done: \d+ streams, {loaded_rows} new rows from \d+ pages in \d+\.\d s", ln)
+               for ln in lines), text
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        for m in models():
+            printed = [ln for ln in lines if re.fullmatch(rf"  {re.escape(m.name)}: \d+ rows in \d+\.\d\d s", ln)]
+            assert len(printed) == 1, (m.name, text)
+            rows = con.execute(f"select count(*) from {m.name}").fetchone()[0]
+            assert printed[0].startswith(f"  {m.name}: {rows} rows in "), (printed, rows)
+    finally:
+        con.close()
+    assert any(ln.startswith("  checks marts: ") and " passed" in ln for ln in lines), text
+    assert any(ln.startswith(f"  published {published} (") for ln in lines), text

@@ -6,12 +6,13 @@ DuckDB allows one writing process per file.
 
 
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
-from pipelines import checks
+from pipelines import checks, progress
 from pipelines.assets.extract import AFTER_UPSTREAM, github_extract, jira_extract, jira_site
 from pipelines.resources import WarehouseResource
 
@@ -45,7 +46,10 @@ def load(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.
     from pipelines import warehouse as wh
 
     with warehouse.connection() as con:
-        result = wh.load(con, warehouse.paths().landing)
+        result = wh.load(con, warehouse.paths().landing,
+                         progress=lambda e: progress.emit({"stage": "load", "event": "stream", **e}))
+    progress.emit({"stage": "load", "event": "done", "rows": sum(result.rows.values()), "pages": result.pages,
+                   "streams": len(result.rows), "seconds": result.seconds})
     context.log.info(f"loaded {sum(result.rows.values())} new rows from {result.pages} pages "
                      f"in {result.seconds:.1f} s")
     return dg.MaterializeResult(metadata={
@@ -70,10 +74,22 @@ def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
 
         cfg = warehouse.config()
         as_of = run_as_of(context)
+
+        def built_one(e: dict) -> None:
+            context.log.info(f"{e['model']}: {e['rows']} rows in {e['seconds']:.2f} s")
+            progress.emit({"stage": "model", "event": "done", "layer": layer, **e})
+
+        progress.emit({"stage": "model", "event": "start", "layer": layer, "models": len(models)})
         with warehouse.connection() as con:
-            built = wh.run_models(con, cfg, as_of, layers=[layer])
+            built = wh.run_models(con, cfg, as_of, layers=[layer], progress=built_one)
             rows = {name: n for name, n, _ in built}
+            t0 = time.perf_counter()
             results = checks.evaluate(con, context.instance, models, rows)
+            progress.emit({"stage": "checks", "event": "done", "layer": layer, "seconds": time.perf_counter() - t0,
+                           "passed": sum(1 for r in results if r.passed),
+                           "failed": [f"{r.asset_key.to_user_string()}:{r.check_name}"
+                                      + (" (warning)" if r.severity == dg.AssetCheckSeverity.WARN else "")
+                                      for r in results if not r.passed]})
             headline = _headline(con) if "marts.item_flow" in rows else {}
         for name, n, secs in built:
             md: dict[str, Any] = {"rows": n, "seconds": round(secs, 3), "as_of": as_of.isoformat()}
@@ -112,7 +128,10 @@ def published_warehouse_asset(model_keys: list[dg.AssetKey]) -> dg.AssetsDefinit
         from pipelines.publish import publish
 
         paths = warehouse.paths()
+        t0 = time.perf_counter()
         info = publish(paths.warehouse, paths.published)
+        progress.emit({"stage": "publish", "event": "done", "path": str(paths.published), "bytes": info["bytes"],
+                       "tables": info["tables"], "seconds": time.perf_counter() - t0})
         context.log.info(f"published {paths.published} ({info['bytes'] / 1e6:.1f} MB)")
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.published)),
                                               "bytes": info["bytes"], "tables": info["tables"]})
@@ -125,7 +144,10 @@ def report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     from pipelines.report import write_report
 
     paths = warehouse.paths()
+    t0 = time.perf_counter()
     rows = write_report(paths.published, paths.report, warehouse.config())
+    progress.emit({"stage": "report", "event": "done", "path": str(paths.report), "teams": len(rows),
+                   "seconds": time.perf_counter() - t0})
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.report)), "teams": len(rows),
                                           "summary": dg.MetadataValue.md(markdown_table(rows))})
 
