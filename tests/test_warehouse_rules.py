@@ -372,6 +372,21 @@ def test_dismissed_review_keeps_its_state_and_is_a_reversal(org: Org, tmp_path: 
         ("active",), ("approval",), ("queue",), ("active",)]
 
 
+def test_review_dismissed_after_as_of_was_still_an_approval_at_as_of(org: Org, tmp_path: Path) -> None:
+    # fetched after the dismissal, the review says "dismissed"; measured before it, it was an approval
+    review = ev("reviewed", MON + 2 * H, "bob", state="dismissed")
+    org.pr(REPO, 6, "ana", MON, [
+        ev("review_requested", MON + H, "ana", reviewer="bob"), review,
+        ev("review_dismissed", MON + 30 * H, "ana",
+           dismissed_review={"state": "approved", "review_id": review["id"]}),
+    ])
+    con = build(tmp_path, org, as_of=MON + 5 * H)
+    assert rows(con, "select outcome from marts.approval_waits") == [("approved",)]
+    assert rows(con, "select count(*) from marts.reversals") == [(0,)]
+    assert rows(con, "select state, is_open from core.status_intervals order by visit_no") == [
+        ("active", False), ("approval", False), ("queue", True)]
+
+
 def test_jira_approval_state_rejected_then_approved(org: Org, tmp_path: Path) -> None:
     org.issue("PAY-1", MON, [
         (MON + H, "ana", [st("To Do", "In Review")]),

@@ -45,8 +45,14 @@ events as (
 ),
 
 dismissals as (
-    select item_id, dismissed_review_id, min(event_at) as dismissed_at, any_value(dismissed_state) as state
-    from events
+    -- a payload fetched after a dismissal says `dismissed`: its state before comes from the dismissal, even
+    -- one after as_of (then the review was still what it was at as_of, and dismissed_at stays null)
+    select
+        item_id,
+        dismissed_review_id,
+        min(event_at) filter (where event_at <= (select as_of from config.run)) as dismissed_at,
+        any_value(dismissed_state) as state
+    from staging.stg_github__timeline_events
     where event = 'review_dismissed'
     group by all
 ),
