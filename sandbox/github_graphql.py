@@ -38,8 +38,10 @@ from sandbox.github_api import iso, new_node_id
 from sandbox.model import GhEvent, GhIssue, GhPull, GhRepo
 from sandbox.server import GITHUB_TOKEN, App, Request, Response, json_response
 
-SCHEMA_PATH = Path(os.environ.get("FLOWLENS_GITHUB_SCHEMA", Path(__file__).resolve().parents[2] / "shared" / "specs"
-                                  / "github-graphql-schema.graphql"))
+# GitHub's public schema (@octokit/graphql-schema 15.26.1, MIT: specs/github-graphql-schema.LICENSE.md), shipped
+# with the sandbox so it runs from any clone.
+SCHEMA_PATH = Path(os.environ.get("FLOWLENS_GITHUB_SCHEMA",
+                                  Path(__file__).resolve().parent / "specs" / "github-graphql-schema.graphql"))
 MAX_NODES = 500_000
 _schema: GraphQLSchema | None = None
 _schema_lock = threading.Lock()

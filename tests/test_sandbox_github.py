@@ -562,3 +562,11 @@ def test_generated_small_organisation_serves_valid_pages():
         body = gql(s, PR_PAGE, owner=repo.org, name=repo.name).json()
         assert "errors" not in body, body.get("errors")
         assert body["data"]["repository"]["pullRequests"]["totalCount"] == len(pulls)
+
+
+def test_the_schema_shipped_with_the_sandbox_is_the_published_one():
+    from sandbox import github_graphql
+
+    shipped = github_graphql.SCHEMA_PATH
+    assert shipped.is_relative_to(Path(github_graphql.__file__).parent)  # runs from any clone, no ../shared
+    assert shipped.read_bytes() == (RECORDED.parents[1] / "specs" / "github-graphql-schema.graphql").read_bytes()
