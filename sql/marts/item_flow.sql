@@ -96,21 +96,23 @@ active_time as (
     group by a.item_id
 ),
 
-waiting_time as (
-    select u.item_id, sum(greatest(epoch(least(u.ended_at, w.ends_at)) - epoch(greatest(u.started_at, w.started_at)), 0))
-        as waiting_s
-    from waiting_union as u
-    join window_ as w using (item_id)
+waiting_and_blocked as (
+    -- the waiting union and the union of all blocked pieces, each cut to the cycle
+    select
+        u.item_id,
+        sum(u.seconds) filter (where u.measure = 'waiting') as waiting_s,
+        sum(u.seconds) filter (where u.measure = 'blocked') as blocked_s
+    from (
+        select p.item_id, p.measure,
+            greatest(epoch(least(p.ended_at, w.ends_at)) - epoch(greatest(p.started_at, w.started_at)), 0) as seconds
+        from (
+            select item_id, 'waiting' as measure, started_at, ended_at from waiting_union
+            union all
+            select item_id, 'blocked' as measure, started_at, ended_at from blocked_union
+        ) as p
+        join window_ as w using (item_id)
+    ) as u
     group by u.item_id
-),
-
-blocked_time as (
-    -- the union of all blocked pieces, within the cycle
-    select b.item_id, sum(greatest(epoch(least(b.ended_at, w.ends_at)) - epoch(greatest(b.started_at, w.started_at)), 0))
-        as blocked_s
-    from blocked_union as b
-    join window_ as w using (item_id)
-    group by b.item_id
 ),
 
 handoff_counts as (
@@ -194,7 +196,7 @@ joined as (
             then epoch(coalesce(cycle.finished_at, (select as_of from as_of))) - epoch(cycle.started_at) end
             as cycle_s,
         greatest(coalesce(act.active_s, 0), 0) as active_s,
-        coalesce(wt.waiting_s, 0) as waiting_s,
+        coalesce(wb.waiting_s, 0) as waiting_s,
         coalesce(hc.handoffs, 0) as handoffs,
         coalesce(hc.team_handoffs, 0) as team_handoffs,
         coalesce(hc.bounces, 0) as bounces,
@@ -209,7 +211,7 @@ joined as (
         coalesce(ds.decision_requests, 0) as decision_requests,
         coalesce(ds.decision_wait_s, 0) as decision_wait_s,
         coalesce(ds.decision_wait_business_s, 0) as decision_wait_business_s,
-        coalesce(bt.blocked_s, 0) as blocked_s,
+        coalesce(wb.blocked_s, 0) as blocked_s,
         coalesce(rc.reversals, 0) as reversals,
         case when coalesce(cycle.current_state, '') <> 'done'
             then epoch((select as_of from as_of)) - epoch(items.created_at) end as age_s,
@@ -219,8 +221,7 @@ joined as (
     from items
     left join cycle using (item_id)
     left join active_time as act using (item_id)
-    left join waiting_time as wt using (item_id)
-    left join blocked_time as bt using (item_id)
+    left join waiting_and_blocked as wb using (item_id)
     left join handoff_counts as hc using (item_id)
     left join approval_stats as ap using (item_id)
     left join decision_stats as ds using (item_id)
