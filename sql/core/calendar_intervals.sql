@@ -1,6 +1,6 @@
 -- Working intervals of every calendar in UTC, one per working local day (local hours converted with the
 -- calendar's time zone, so daylight-saving changes and holidays fall where they should), with the working
--- seconds before each. Business seconds between a and b = worked(b) - worked(a), see core.worked.
+-- seconds before each; core.calendar_hours indexes them by hour for core.worked.
 -- depends_on: core.work_items
 create or replace table core.calendar_intervals as
 with bounds as (
@@ -45,7 +45,12 @@ select
 from intervals
 ;
 
--- Working seconds of a calendar from its first interval up to t, given the interval asof-joined at t
--- (the last interval starting at or before t): cum_before_s + the worked part of that interval.
-create or replace macro core.worked(cum_before_s, start_utc, len_s, t) as
-    coalesce(cum_before_s + greatest(least(epoch(t) - epoch(start_utc), len_s), 0), 0)
+-- The UTC hour an instant falls in: the key of core.calendar_hours.
+create or replace macro core.hour_no(t) as floor(epoch(t) / 3600)::bigint;
+
+-- Working seconds of a calendar from its first interval up to t, given h, the core.calendar_hours row of
+-- t's hour: those before the interval in effect, its worked part, and that of an interval starting later
+-- in the hour. Business seconds between a and b = worked(hour of b, b) - worked(hour of a, a).
+create or replace macro core.worked(h, t) as
+    coalesce(h.cum_before_s + greatest(least(epoch(t) - h.start_s, h.len_s), 0)
+        + greatest(least(epoch(t) - h.next_start_s, h.next_len_s), 0), 0)

@@ -2,7 +2,7 @@
 -- Jira: the first visit starts at creation with the status the first status change left from (or the
 -- current status); owner_id = the assignee at the visit's entry. Pull requests and GitHub issues: the state
 -- after the last event of each instant, per docs/metrics-rulings.md; consecutive equal states merge.
--- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.github_events, core.review_requests, core.status_map, core.calendar_intervals, staging.stg_jira__issues, staging.stg_jira__statuses, staging.stg_github__pull_requests
+-- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.github_events, core.review_requests, core.status_map, core.calendar_hours, staging.stg_jira__issues, staging.stg_jira__statuses, staging.stg_github__pull_requests
 create or replace table core.status_intervals as
 with as_of as (
     select as_of from config.run
@@ -301,10 +301,12 @@ select
     timed.item_id, timed.visit_no, timed.status, timed.state, timed.entered_at, timed.exited_at,
     timed.owner_id, timed.is_open,
     epoch(timed.exited_at) - epoch(timed.entered_at) as calendar_s,
-    core.worked(e.cum_before_s, e.start_utc, e.len_s, timed.exited_at)
-        - core.worked(s.cum_before_s, s.start_utc, s.len_s, timed.entered_at) as business_s,
+    core.worked(e, timed.exited_at)
+        - core.worked(s, timed.entered_at) as business_s,
     timed.entered_by, timed.exited_by, timed.prev_state, timed.next_state, timed.next_status,
     timed.entered_ord, timed.calendar
 from timed
-asof left join core.calendar_intervals as s on s.calendar = timed.calendar and timed.entered_at >= s.start_utc
-asof left join core.calendar_intervals as e on e.calendar = timed.calendar and timed.exited_at >= e.start_utc
+left join core.calendar_hours as s
+    on s.calendar = timed.calendar and s.hour_no = core.hour_no(timed.entered_at)
+left join core.calendar_hours as e
+    on e.calendar = timed.calendar and e.hour_no = core.hour_no(timed.exited_at)

@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.github_events, core.calendar_intervals, core.teams, core.memberships
+-- depends_on: core.work_items, core.status_intervals, core.github_events, core.calendar_hours, core.teams, core.memberships
 -- key: item_id, source_kind, event_ord
 create or replace table marts.decision_waits as
 with as_of as (
@@ -86,12 +86,14 @@ select
         and timed.decided_by_team <> timed.owner_team, false) as is_remote_decision,
     timed.outcome, timed.is_open,
     epoch(timed.ended_at) - epoch(timed.requested_at) as calendar_s,
-    core.worked(e.cum_before_s, e.start_utc, e.len_s, timed.ended_at)
-        - core.worked(s.cum_before_s, s.start_utc, s.len_s, timed.requested_at) as business_s,
+    core.worked(e, timed.ended_at)
+        - core.worked(s, timed.requested_at) as business_s,
     timed.source_kind, timed.waited_on, timed.event_ord
 from timed
-asof left join core.calendar_intervals as s on s.calendar = timed.calendar and timed.requested_at >= s.start_utc
-asof left join core.calendar_intervals as e on e.calendar = timed.calendar and timed.ended_at >= e.start_utc
+left join core.calendar_hours as s
+    on s.calendar = timed.calendar and s.hour_no = core.hour_no(timed.requested_at)
+left join core.calendar_hours as e
+    on e.calendar = timed.calendar and e.hour_no = core.hour_no(timed.ended_at)
 order by item_id, requested_at, event_ord
 ;
 

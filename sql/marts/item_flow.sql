@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, core.github_events, staging.stg_github__pull_requests, marts.handoffs, marts.approval_waits, marts.decision_waits, marts.reversals, marts.wait_intervals, core.calendar_intervals
+-- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, core.github_events, staging.stg_github__pull_requests, marts.handoffs, marts.approval_waits, marts.decision_waits, marts.reversals, marts.wait_intervals, core.calendar_hours
 -- key: item_id
 create or replace table marts.item_flow as
 with as_of as (
@@ -235,12 +235,13 @@ select
     case when joined.active_s + joined.waiting_s > 0
         then joined.active_s / (joined.active_s + joined.waiting_s) end as flow_efficiency,
     case when joined.started_at is not null then
-        core.worked(e.cum_before_s, e.start_utc, e.len_s, coalesce(joined.finished_at, (select as_of from as_of)))
-        - core.worked(s.cum_before_s, s.start_utc, s.len_s, joined.started_at) end as cycle_business_s
+        core.worked(e, coalesce(joined.finished_at, (select as_of from as_of)))
+        - core.worked(s, joined.started_at) end as cycle_business_s
 from joined
-asof left join core.calendar_intervals as s on s.calendar = joined.calendar and joined.started_at >= s.start_utc
-asof left join core.calendar_intervals as e
-    on e.calendar = joined.calendar and coalesce(joined.finished_at, (select as_of from as_of)) >= e.start_utc
+left join core.calendar_hours as s
+    on s.calendar = joined.calendar and s.hour_no = core.hour_no(joined.started_at)
+left join core.calendar_hours as e
+    on e.calendar = joined.calendar and e.hour_no = core.hour_no(coalesce(joined.finished_at, (select as_of from as_of)))
 order by item_id
 ;
 

@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, marts.approval_waits, marts.decision_waits, core.calendar_intervals, core.teams, core.memberships
+-- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, marts.approval_waits, marts.decision_waits, core.calendar_hours, core.teams, core.memberships
 -- key: item_id, cause, started_at, waited_on
 create or replace table marts.wait_intervals as
 with as_of as (
@@ -67,11 +67,13 @@ select
     timed.item_id, timed.cause, timed.started_at, timed.ended_at, timed.waited_on, timed.waited_on_team,
     timed.is_open,
     epoch(timed.ended_at) - epoch(timed.started_at) as calendar_s,
-    core.worked(e.cum_before_s, e.start_utc, e.len_s, timed.ended_at)
-        - core.worked(s.cum_before_s, s.start_utc, s.len_s, timed.started_at) as business_s
+    core.worked(e, timed.ended_at)
+        - core.worked(s, timed.started_at) as business_s
 from timed
-asof left join core.calendar_intervals as s on s.calendar = timed.calendar and timed.started_at >= s.start_utc
-asof left join core.calendar_intervals as e on e.calendar = timed.calendar and timed.ended_at >= e.start_utc
+left join core.calendar_hours as s
+    on s.calendar = timed.calendar and s.hour_no = core.hour_no(timed.started_at)
+left join core.calendar_hours as e
+    on e.calendar = timed.calendar and e.hour_no = core.hour_no(timed.ended_at)
 order by item_id, started_at, cause, waited_on
 ;
 
