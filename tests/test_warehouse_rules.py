@@ -552,7 +552,7 @@ def test_two_changes_at_the_same_instant_are_ordered_by_id(org: Org, tmp_path: P
 def test_embedded_and_fetched_histories_are_deduplicated(org: Org, tmp_path: Path) -> None:
     org.issue("PAY-1", MON, [(MON + H, "ana", [st("To Do", "In Progress")])], embed=True)
     con = build(tmp_path, org)
-    assert rows(con, "select count(*) from staging.stg_jira__histories") == [(1,)]
+    assert rows(con, "select count(distinct history_id) from staging.stg_jira__change_items") == [(1,)]
     assert rows(con, "select count(*) from core.status_intervals") == [(2,)]
 
 

@@ -4,12 +4,21 @@
 -- changelogs carry user names or keys); status items carry names and flow states.
 -- depends_on: staging.stg_jira__change_items, staging.stg_jira__issues, staging.stg_jira__users, staging.stg_jira__statuses, core.people, core.status_map
 create or replace table core.jira_changes_all as
-with items as (
+with issues as (
+    select issue_id, item_id, project_key from staging.stg_jira__issues
+),
+
+ordered as (
+    -- the window sees only the columns kept: it sorts every one of them
     select
-        issues.item_id, issues.project_key, ci.*,
-        case when ci.field_lower = 'status' then 0 else 1 end as status_first
+        issues.item_id, issues.project_key, ci.history_id, ci.created_at, ci.author_user, ci.field, ci.field_lower,
+        ci.from_value, ci.from_string, ci.to_value, ci.to_string,
+        row_number() over (
+            partition by issues.item_id
+            order by ci.created_at, ci.history_seq, ci.history_id, ci.field_lower <> 'status', ci.item_index
+        ) as ord
     from staging.stg_jira__change_items as ci
-    join staging.stg_jira__issues as issues using (issue_id)
+    join issues using (issue_id)
 ),
 
 user_lookup as (
@@ -30,31 +39,29 @@ people as (
 
 resolved as (
     select
-        items.*,
-        row_number() over (
-            partition by items.item_id
-            order by items.created_at, items.history_seq, items.history_id, items.status_first, items.item_index
-        ) as ord,
+        ordered.* exclude (from_value, to_value, author_user),
         author.person_id as author_id,
         coalesce(author.is_bot, false) as author_is_bot,
-        case when items.field_lower = 'assignee' then 'jira:' || coalesce(fu.user_id, items.from_value) end
+        case when ordered.field_lower = 'assignee' then 'jira:' || coalesce(fu.user_id, ordered.from_value) end
             as from_person,
-        case when items.field_lower = 'assignee' then 'jira:' || coalesce(tu.user_id, items.to_value) end
+        case when ordered.field_lower = 'assignee' then 'jira:' || coalesce(tu.user_id, ordered.to_value) end
             as to_person,
-        coalesce(from_status.status_name, items.from_string) as from_status,
-        coalesce(to_status.status_name, items.to_string) as to_status
-    from items
-    left join people as author on author.raw_id = 'jira:' || items.author_user
-    left join users as fu on items.field_lower = 'assignee' and fu.lookup = items.from_value
-    left join users as tu on items.field_lower = 'assignee' and tu.lookup = items.to_value
+        coalesce(from_status.status_name, ordered.from_string) as from_status,
+        coalesce(to_status.status_name, ordered.to_string) as to_status
+    from ordered
+    left join people as author on author.raw_id = 'jira:' || ordered.author_user
+    left join users as fu on ordered.field_lower = 'assignee' and fu.lookup = ordered.from_value
+    left join users as tu on ordered.field_lower = 'assignee' and tu.lookup = ordered.to_value
     left join staging.stg_jira__statuses as from_status
-        on items.field_lower = 'status' and from_status.status_id = items.from_value
+        on ordered.field_lower = 'status' and from_status.status_id = ordered.from_value
     left join staging.stg_jira__statuses as to_status
-        on items.field_lower = 'status' and to_status.status_id = items.to_value
+        on ordered.field_lower = 'status' and to_status.status_id = ordered.to_value
 )
 
 select
-    resolved.* exclude (from_person, to_person),
+    resolved.* exclude (from_person, to_person, from_status, to_status),
+    resolved.from_status,
+    resolved.to_status,
     coalesce(fp.person_id, resolved.from_person) as from_person,
     coalesce(tp.person_id, resolved.to_person) as to_person,
     from_map.state as from_state,

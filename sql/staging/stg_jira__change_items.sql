@@ -1,20 +1,63 @@
--- One row per changed field within a changelog history.
--- depends_on: staging.stg_jira__histories
+-- One row per changed field of a Jira changelog history. An issue's histories come from the newest
+-- complete changelog fetched for it (raw keeps every fetch; a later one is a superset, each history once),
+-- else from those embedded in the issue (at most the 100 newest). Each payload is parsed once.
+-- depends_on: staging.stg_jira__issues, raw.jira__changelogs
 create or replace table staging.stg_jira__change_items as
-with items as (
+with newest_fetch as (
+    -- the newest fetch per issue, on the narrow keys: the payloads are parsed once, after
+    select id, arg_max(updated, (loaded_at, extract_id, updated)) as updated
+    from raw.jira__changelogs
+    group by id
+),
+
+fetched as (
+    select p.issueId as issue_id, unnest(p.changeHistories) as h
+    from (
+        select from_json(changelogs.payload, '{
+            "issueId": "VARCHAR",
+            "changeHistories": [{
+                "id": "VARCHAR", "created": "VARCHAR",
+                "author": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
+                           "accountType": "VARCHAR"},
+                "items": [{"field": "VARCHAR", "fieldtype": "VARCHAR", "fieldId": "VARCHAR", "from": "VARCHAR",
+                           "fromString": "VARCHAR", "to": "VARCHAR", "toString": "VARCHAR"}]
+            }]
+        }') as p
+        from raw.jira__changelogs as changelogs
+        semi join newest_fetch using (id, updated)
+    )
+),
+
+embedded as (
+    select issues.issue_id, unnest(issues.embedded_histories) as h
+    from staging.stg_jira__issues as issues
+    anti join newest_fetch on newest_fetch.id = issues.issue_id
+    where issues.embedded_histories is not null
+),
+
+histories as (
+    select issue_id, h from fetched
+    union all
+    select issue_id, h from embedded
+),
+
+items as (
     select
-        issue_id, history_id, history_seq, author_user, created_at,
-        unnest(list_transform(items, lambda x, i: {'item_index': i, 'item': x})) as it
-    from staging.stg_jira__histories
+        histories.issue_id, histories.h.id as history_id, histories.h.author as author,
+        histories.h.created as created,
+        unnest(list_transform(histories.h.items, lambda x, i: {'item_index': i, 'item': x})) as it
+    from histories
+    semi join staging.stg_jira__issues as issues on issues.issue_id = histories.issue_id
 )
 
 select
     issue_id,
     history_id,
-    history_seq,
+    coalesce(try_cast(history_id as bigint), 0) as history_seq,
     it.item_index as item_index,
-    author_user,
-    created_at,
+    coalesce(author.accountId, author.key, author.name) as author_user,
+    author,
+    created::timestamptz as created_at,
     it.item.field as field,
     lower(it.item.field) as field_lower,
     it.item.fieldtype as fieldtype,

@@ -1,5 +1,5 @@
 -- Every Jira user object seen (Cloud: accountId; Data Center: key and name), to resolve changelog values.
--- depends_on: raw.jira__issues, staging.stg_jira__histories, raw.jira__approvals
+-- depends_on: raw.jira__issues, staging.stg_jira__change_items, raw.jira__approvals
 create or replace table staging.stg_jira__users as
 with issue_users as (
     select unnest([f.assignee, f.reporter, f.creator]) as u
@@ -17,7 +17,7 @@ with issue_users as (
 ),
 
 authors as (
-    select author as u from staging.stg_jira__histories
+    select distinct author as u from staging.stg_jira__change_items
 ),
 
 approvers as (
