@@ -2,10 +2,18 @@
 -- `state` is lowercased. Each payload is parsed once.
 -- depends_on: raw.github__timeline_events
 create or replace table staging.stg_github__timeline_events as
-with events as (
+with superseded as (
+    -- older copies of an event (its payload changes, e.g. when a review is dismissed), found on the narrow
+    -- keys so that only the payloads kept are parsed
+    select id, updated
+    from raw.github__timeline_events
+    qualify row_number() over (partition by id order by loaded_at desc, updated desc) > 1
+),
+
+events as (
     select
-        id as raw_id,
-        from_json(payload, '{
+        timeline.id as raw_id,
+        from_json(timeline.payload, '{
             "repository": "VARCHAR", "issue_number": "INTEGER",
             "event": {
                 "id": "VARCHAR", "event": "VARCHAR", "actor": {"login": "VARCHAR"}, "user": {"login": "VARCHAR"},
@@ -16,10 +24,8 @@ with events as (
                 "committer": {"date": "VARCHAR"}, "author": {"date": "VARCHAR"}
             }
         }') as p
-    from (  -- the newest copy of each event first, then parse: the window sorts ids, not parsed structs
-        select id, payload from raw.github__timeline_events
-        qualify row_number() over (partition by id order by loaded_at desc) = 1
-    )
+    from raw.github__timeline_events as timeline
+    anti join superseded using (id, updated)
 )
 
 select

@@ -2,12 +2,17 @@
 -- snapshot (raw.jira__issue_ids) were deleted or moved away and are dropped. Each payload is parsed once.
 -- depends_on: raw.jira__issues, raw.jira__issue_ids, raw.jira__fields
 create or replace table staging.stg_jira__issues as
-with latest as (
-    select *
+with superseded as (
+    -- older versions of an issue, found on the narrow keys so that only the payloads kept are parsed
+    select id, updated
     from raw.jira__issues
     qualify row_number() over (
         partition by id order by try_cast(updated as timestamptz) desc nulls last, loaded_at desc, extract_id desc
-    ) = 1
+    ) > 1
+),
+
+latest as (
+    select * from raw.jira__issues anti join superseded using (id, updated)
 ),
 
 reconcile as (
@@ -36,8 +41,12 @@ parsed as (
             "fields": {
                 "summary": "VARCHAR", "issuetype": {"name": "VARCHAR"}, "project": {"key": "VARCHAR"},
                 "status": {"id": "VARCHAR", "name": "VARCHAR", "statusCategory": {"key": "VARCHAR"}},
-                "assignee": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR"},
-                "reporter": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR"},
+                "assignee": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
+                             "accountType": "VARCHAR"},
+                "reporter": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
+                             "accountType": "VARCHAR"},
+                "creator": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
+                            "accountType": "VARCHAR"},
                 "created": "VARCHAR", "updated": "VARCHAR", "resolution": {"name": "VARCHAR"},
                 "resolutiondate": "VARCHAR", "priority": {"name": "VARCHAR"}, "labels": ["VARCHAR"],
                 "parent": {"key": "VARCHAR"}, "issuelinks": "JSON"
@@ -46,8 +55,8 @@ parsed as (
             "id": "VARCHAR", "created": "VARCHAR",
             "author": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
                        "accountType": "VARCHAR"},
-            "items": [{"field": "VARCHAR", "fieldtype": "VARCHAR", "fieldId": "VARCHAR", "from": "VARCHAR",
-                       "fromString": "VARCHAR", "to": "VARCHAR", "toString": "VARCHAR"}]
+            "items": [{"field": "VARCHAR", "from": "VARCHAR", "fromString": "VARCHAR", "to": "VARCHAR",
+                       "toString": "VARCHAR"}]
         }]}
         }') as p,
         json_extract(latest.payload, '$.fields."' || cf.team_field || '"') as team_value,
@@ -78,6 +87,9 @@ renamed as (
         coalesce(p.fields.labels, []) as labels,
         p.fields.parent.key as parent_key,
         p.fields.issuelinks as issue_links,
+        p.fields.assignee as assignee,
+        p.fields.reporter as reporter,
+        p.fields.creator as creator,
         team_value,
         flagged_value,
         p.changelog.histories as embedded_histories,
