@@ -59,7 +59,7 @@ resolved as (
 )
 
 select
-    resolved.* exclude (from_person, to_person, from_status, to_status),
+    resolved.* exclude (project_key, field, from_person, to_person, from_status, to_status),
     resolved.from_status,
     resolved.to_status,
     coalesce(fp.person_id, resolved.from_person) as from_person,

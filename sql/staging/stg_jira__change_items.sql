@@ -19,8 +19,8 @@ fetched as (
                 "id": "VARCHAR", "created": "VARCHAR",
                 "author": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
                            "accountType": "VARCHAR"},
-                "items": [{"field": "VARCHAR", "fieldtype": "VARCHAR", "fieldId": "VARCHAR", "from": "VARCHAR",
-                           "fromString": "VARCHAR", "to": "VARCHAR", "toString": "VARCHAR"}]
+                "items": [{"field": "VARCHAR", "from": "VARCHAR", "fromString": "VARCHAR", "to": "VARCHAR",
+                           "toString": "VARCHAR"}]
             }]
         }') as p
         from raw.jira__changelogs as changelogs
@@ -60,8 +60,6 @@ select
     created::timestamptz as created_at,
     it.item.field as field,
     lower(it.item.field) as field_lower,
-    it.item.fieldtype as fieldtype,
-    it.item.fieldId as field_id,
     it.item."from" as from_value,
     it.item.fromString as from_string,
     it.item."to" as to_value,

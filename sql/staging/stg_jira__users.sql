@@ -1,19 +1,8 @@
 -- Every Jira user object seen (Cloud: accountId; Data Center: key and name), to resolve changelog values.
--- depends_on: raw.jira__issues, staging.stg_jira__change_items, raw.jira__approvals
+-- depends_on: staging.stg_jira__issues, staging.stg_jira__change_items, raw.jira__approvals
 create or replace table staging.stg_jira__users as
 with issue_users as (
-    select unnest([f.assignee, f.reporter, f.creator]) as u
-    from (
-        select from_json(payload->'fields', '{
-            "assignee": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
-                         "accountType": "VARCHAR"},
-            "reporter": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
-                         "accountType": "VARCHAR"},
-            "creator": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
-                        "accountType": "VARCHAR"}
-        }') as f
-        from raw.jira__issues
-    )
+    select unnest([assignee, reporter, creator]) as u from staging.stg_jira__issues
 ),
 
 authors as (
