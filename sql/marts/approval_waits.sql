@@ -93,7 +93,6 @@ left join core.calendar_hours as s
     on s.calendar = timed.calendar and s.hour_no = core.hour_no(timed.requested_at)
 left join core.calendar_hours as e
     on e.calendar = timed.calendar and e.hour_no = core.hour_no(timed.ended_at)
-order by item_id, requested_at, event_ord, requested_of
 ;
 
 comment on table marts.approval_waits is 'One row per approval request: GitHub review requests (per requested user or team), visits to Jira approval states, Jira Service Management approvals.';

@@ -94,7 +94,6 @@ left join core.calendar_hours as s
     on s.calendar = timed.calendar and s.hour_no = core.hour_no(timed.requested_at)
 left join core.calendar_hours as e
     on e.calendar = timed.calendar and e.hour_no = core.hour_no(timed.ended_at)
-order by item_id, requested_at, event_ord
 ;
 
 comment on table marts.decision_waits is 'One row per decision request: a visit to a Jira decision state, or a GitHub decision label from added to removed (or the item closed).';

@@ -66,7 +66,6 @@ select
     item_id, handed_off_at, from_owner, to_owner, from_team, to_team, from_team <> to_team as is_team_handoff,
     is_bounce, kind, source, ord as event_ord
 from teamed
-order by item_id, handed_off_at, event_ord, to_owner
 ;
 
 comment on table marts.handoffs is 'One row per transfer of an unfinished item from one owner to a different owner (Jira assignee changes; pull request review requests and hand-backs).';

@@ -242,7 +242,6 @@ left join core.calendar_hours as s
     on s.calendar = joined.calendar and s.hour_no = core.hour_no(joined.started_at)
 left join core.calendar_hours as e
     on e.calendar = joined.calendar and e.hour_no = core.hour_no(coalesce(joined.finished_at, (select as_of from as_of)))
-order by item_id
 ;
 
 comment on table marts.item_flow is 'One row per work item: cycle, active and waiting time, handoffs, approvals, decisions, blocked time and reversals.';

@@ -60,7 +60,6 @@ from (
     union all select * from dismissals
     union all select * from field_changes
 )
-order by item_id, reversed_at, kind, event_ord
 ;
 
 comment on table marts.reversals is 'One row per decision revisited: reopened, reapproval, approval_dismissed, priority_changed_after_start, scope_changed_after_start, status_regression.';

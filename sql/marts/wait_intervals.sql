@@ -74,7 +74,6 @@ left join core.calendar_hours as s
     on s.calendar = timed.calendar and s.hour_no = core.hour_no(timed.started_at)
 left join core.calendar_hours as e
     on e.calendar = timed.calendar and e.hour_no = core.hour_no(timed.ended_at)
-order by item_id, started_at, cause, waited_on
 ;
 
 comment on table marts.wait_intervals is 'The wait ledger: every interval an item waits on someone or something. Start here: what do we wait for, and on whom?';
