@@ -1,0 +1,193 @@
+-- One row per visit of a pull request or GitHub issue to a flow state (GitHub items have no statuses: the
+-- status is the flow state), before core.status_intervals sequences and times them: the state after the
+-- last event of each instant, per docs/metrics-rulings.md; consecutive equal states merge.
+-- depends_on: core.work_items, core.github_events, core.review_requests, staging.stg_github__pull_requests
+create or replace table core.github_visits as
+with items as (
+    select item_id, created_at from core.work_items where source = 'github'
+),
+
+gh_points_all as (
+    select item_id, 0 as ord, created_at as point_at from items
+    union all
+    select ev.item_id, ev.ord, ev.event_at from core.github_events as ev join items using (item_id)
+),
+
+gh_points as (
+    -- the state at an instant is the state after its last event
+    select * from gh_points_all
+    qualify row_number() over (partition by item_id, point_at order by ord desc) = 1
+),
+
+events as (
+    select * from core.github_events
+),
+
+-- The state inputs at each point: ASOF joins for "the last such event so far", joins against the few
+-- open requests / effective reviews / labels / assignments of the item (not every event of it).
+toggles as (
+    select item_id, ord, event from events where event in ('closed', 'reopened')
+),
+
+draft_toggles as (
+    select item_id, ord, event from events where event in ('ready_for_review', 'convert_to_draft')
+),
+
+first_draft_toggle as (
+    select item_id, arg_min_null(event, ord) as event from draft_toggles group by item_id
+),
+
+first_merge as (
+    select item_id, min(ord) as ord from events where event = 'merged' group by item_id
+),
+
+pr_base as (
+    select p.item_id, p.ord, p.point_at, pr.author_id, spr.is_draft
+    from gh_points as p
+    join core.work_items as pr on pr.item_id = p.item_id and pr.kind = 'pull_request'
+    join staging.stg_github__pull_requests as spr on spr.item_id = p.item_id
+),
+
+pr_open_request as (
+    select p.item_id, p.ord, arg_max_null(r.requested_of, r.request_ord) as open_request_of
+    from pr_base as p
+    join core.review_requests as r on r.item_id = p.item_id
+        and r.request_ord <= p.ord and (r.end_ord is null or r.end_ord > p.ord)
+    group by p.item_id, p.ord
+),
+
+effective_reviews as (
+    select item_id, ord, review_state, dismissed_at from events
+    where event = 'reviewed' and not actor_is_bot and review_state in ('approved', 'changes_requested')
+),
+
+pr_latest_review as (
+    select p.item_id, p.ord, arg_max_null(e.review_state, e.ord) as latest_review
+    from pr_base as p
+    join effective_reviews as e on e.item_id = p.item_id
+        and e.ord <= p.ord and (e.dismissed_at is null or e.dismissed_at > p.point_at)
+    group by p.item_id, p.ord
+),
+
+pr_points as (
+    select
+        p.item_id, p.ord, p.point_at, p.author_id,
+        coalesce(fm.ord <= p.ord, false) as is_merged,
+        coalesce(cr.event = 'closed', false) as is_closed,
+        coalesce(dt.event = 'convert_to_draft', fd.event = 'ready_for_review', p.is_draft) as is_draft,
+        orq.open_request_of,
+        lr.latest_review
+    from pr_base as p
+    left join first_merge as fm on fm.item_id = p.item_id
+    asof left join toggles as cr on cr.item_id = p.item_id and p.ord >= cr.ord
+    asof left join draft_toggles as dt on dt.item_id = p.item_id and p.ord >= dt.ord
+    left join first_draft_toggle as fd on fd.item_id = p.item_id
+    left join pr_open_request as orq on orq.item_id = p.item_id and orq.ord = p.ord
+    left join pr_latest_review as lr on lr.item_id = p.item_id and lr.ord = p.ord
+),
+
+pr_states as (
+    select
+        item_id, ord, point_at,
+        case
+            when is_merged or is_closed then 'done' when is_draft then 'active'
+            when open_request_of is not null then 'approval'
+            when latest_review = 'approved' then 'queue'
+            else 'active'
+        end as state,
+        case when open_request_of is not null and not (is_merged or is_closed or is_draft) then open_request_of
+            else author_id end as owner_id
+    from pr_points
+),
+
+issue_label_events as (
+    select e.item_id, e.ord, e.event, e.label, gl.state
+    from events as e
+    join config.github_labels as gl on lower(gl.label) = lower(e.label)
+    where e.kind = 'issue' and e.event in ('labeled', 'unlabeled')
+),
+
+issue_base as (
+    select p.item_id, p.ord, p.point_at
+    from gh_points as p
+    join core.work_items as gi on gi.item_id = p.item_id and gi.kind = 'issue'
+),
+
+label_spans as (
+    -- a label applies from its `labeled` event until the next `unlabeled` of the same label
+    select l.item_id, l.ord, l.state, min(u.ord) as end_ord
+    from issue_label_events as l
+    left join issue_label_events as u on u.item_id = l.item_id and u.label = l.label and u.event = 'unlabeled'
+        and u.ord > l.ord
+    where l.event = 'labeled'
+    group by l.item_id, l.ord, l.state, l.label
+),
+
+assign_spans as (
+    select a.item_id, a.ord, a.assignee_id, min(u.ord) as end_ord
+    from events as a
+    left join events as u on u.item_id = a.item_id and u.event = 'unassigned' and u.assignee_id = a.assignee_id
+        and u.ord > a.ord
+    where a.event = 'assigned' and a.kind = 'issue'
+    group by a.item_id, a.ord, a.assignee_id
+),
+
+issue_label_state as (
+    select p.item_id, p.ord, arg_max_null(l.state, l.ord) as label_state
+    from issue_base as p
+    join label_spans as l on l.item_id = p.item_id and l.ord <= p.ord and (l.end_ord is null or l.end_ord > p.ord)
+    group by p.item_id, p.ord
+),
+
+issue_assignee as (
+    select p.item_id, p.ord, arg_max_null(a.assignee_id, a.ord) as assignee_id
+    from issue_base as p
+    join assign_spans as a on a.item_id = p.item_id and a.ord <= p.ord and (a.end_ord is null or a.end_ord > p.ord)
+    group by p.item_id, p.ord
+),
+
+issue_points as (
+    select
+        p.item_id, p.ord, p.point_at,
+        coalesce(cr.event = 'closed', false) as is_closed,
+        ls.label_state,
+        ia.assignee_id
+    from issue_base as p
+    asof left join toggles as cr on cr.item_id = p.item_id and p.ord >= cr.ord
+    left join issue_label_state as ls on ls.item_id = p.item_id and ls.ord = p.ord
+    left join issue_assignee as ia on ia.item_id = p.item_id and ia.ord = p.ord
+),
+
+issue_states as (
+    select
+        item_id, ord, point_at,
+        case when is_closed then 'done' when label_state is not null then label_state
+            when assignee_id is not null then 'active' else 'backlog' end as state,
+        assignee_id as owner_id
+    from issue_points
+),
+
+gh_states as (
+    -- GitHub items have no statuses: the status is the flow state
+    select item_id, ord, point_at, state as status, state, owner_id from pr_states
+    union all
+    select item_id, ord, point_at, state as status, state, owner_id from issue_states
+),
+
+gh_islands as (
+    select *, sum(is_new::int) over (partition by item_id order by ord) as island
+    from (
+        select *, state is distinct from lag(state) over (partition by item_id order by ord)
+            or status is distinct from lag(status) over (partition by item_id order by ord) as is_new
+        from gh_states
+    )
+)
+
+select
+    gh_islands.item_id, min(gh_islands.ord) as entered_ord, min(gh_islands.point_at) as entered_at,
+    arg_min_null(gh_islands.status, gh_islands.ord) as status, arg_min_null(gh_islands.state, gh_islands.ord) as state,
+    arg_min_null(gh_islands.owner_id, gh_islands.ord) as owner_id,
+    arg_min_null(ev.actor_id, gh_islands.ord) as entered_by
+from gh_islands
+left join core.github_events as ev on ev.item_id = gh_islands.item_id and ev.ord = gh_islands.ord
+group by gh_islands.item_id, island
