@@ -2,6 +2,7 @@
 -- blocked state), `flag` (Jira Flagged set until cleared), `dependency` (an open "is blocked by X" link
 -- while X is not done; X unknown counts as not done). Every piece is cut to the item's not-done time.
 -- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.status_intervals, staging.stg_jira__links
+-- key: item_id, cause, started_at, blocking_item_id
 create or replace table core.blocked_pieces as
 with as_of as (
     select as_of from config.run

@@ -3,6 +3,7 @@
 -- interval if one starts within the hour. Marts join it by (calendar, core.hour_no(t)) with an equality,
 -- which is far cheaper than an ASOF join that sorts millions of instants.
 -- depends_on: core.calendar_intervals
+-- key: calendar, hour_no
 create or replace table core.calendar_hours as
 with intervals as (
     select calendar, start_utc, end_utc, len_s, cum_before_s from core.calendar_intervals

@@ -2,6 +2,7 @@
 -- calendar's time zone, so daylight-saving changes and holidays fall where they should), with the working
 -- seconds before each; core.calendar_hours indexes them by hour for core.worked.
 -- depends_on: core.work_items
+-- key: calendar, start_utc
 create or replace table core.calendar_intervals as
 with bounds as (
     select

@@ -2,6 +2,7 @@
 -- status is the flow state), before core.status_intervals sequences and times them: the state after the
 -- last event of each instant, per docs/metrics-rulings.md; consecutive equal states merge.
 -- depends_on: core.work_items, core.github_events, core.review_requests, staging.stg_github__pull_requests
+-- key: item_id, entered_ord
 create or replace table core.github_visits as
 with items as (
     select item_id, created_at from core.work_items where source = 'github'

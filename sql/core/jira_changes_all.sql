@@ -3,6 +3,7 @@
 -- history, then item order. User fields (assignee) are resolved to canonical person ids (Data Center
 -- changelogs carry user names or keys); status items carry names and flow states.
 -- depends_on: staging.stg_jira__change_items, staging.stg_jira__issues, staging.stg_jira__users, staging.stg_jira__statuses, core.people, core.status_map
+-- key: item_id, ord
 create or replace table core.jira_changes_all as
 with issues as (
     select issue_id, item_id, project_key from staging.stg_jira__issues

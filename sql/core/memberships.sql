@@ -1,5 +1,6 @@
 -- Team memberships with validity ([valid_from, valid_to), open ends unbounded), by canonical person id.
 -- depends_on: core.people
+-- key: person_id, team, valid_from
 create or replace table core.memberships as
 select
     coalesce(people.person_id, m.person_id) as person_id,

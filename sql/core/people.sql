@@ -1,6 +1,7 @@
 -- Every person id seen in the data, mapped to its canonical person (identity map: the Jira id wins),
 -- with bots marked (logins ending in [bot], configured bot names).
 -- depends_on: staging.stg_jira__users, staging.stg_github__pull_requests, staging.stg_github__issues, staging.stg_github__timeline_events
+-- key: raw_id
 create or replace table core.people as
 with jira_users as (
     select 'jira:' || user_id as raw_id, 'jira' as source, user_id as native_id, display_name,

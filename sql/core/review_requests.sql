@@ -2,6 +2,7 @@
 -- a review by the requested user (any non-bot non-author for a team) submitted at or after the request,
 -- the request's removal, the merge, or a close without merge. Open ones have no end.
 -- depends_on: core.github_events, core.work_items
+-- key: item_id, request_ord, requested_of
 create or replace table core.review_requests as
 with events as (
     select * from core.github_events where kind = 'pull_request'

@@ -1,6 +1,7 @@
 -- Every (project, status) seen, mapped to a flow state: exact per-project name, then patterns in order,
 -- then the Jira status category. `mapped_by` = 'category' marks what a data-quality check lists.
 -- depends_on: staging.stg_jira__issues, staging.stg_jira__change_items, staging.stg_jira__statuses
+-- key: project_key, status_name
 create or replace table core.status_map as
 with statuses as (
     select * from staging.stg_jira__statuses

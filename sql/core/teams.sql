@@ -1,5 +1,6 @@
 -- The configured teams, plus `unknown`, with their calendar and configured member count.
 -- depends_on: core.memberships
+-- key: team
 create or replace table core.teams as
 with configured as (
     select team, name, calendar, github_team from config.teams

@@ -2,6 +2,7 @@
 -- (configured project/repository team; Jira Team field; first assignee's team at first assignment;
 -- author's or reporter's team at creation; unknown) and that team's calendar.
 -- depends_on: staging.stg_jira__issues, staging.stg_github__pull_requests, staging.stg_github__issues, core.jira_changes, core.jira_changes_all, core.github_events, core.people, core.teams, core.memberships
+-- key: item_id
 create or replace table core.work_items as
 with as_of as (
     select as_of from config.run

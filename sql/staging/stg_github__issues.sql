@@ -1,5 +1,6 @@
 -- One row per GitHub issue that is not a pull request (its latest version), typed. Parsed once.
 -- depends_on: raw.github__issues
+-- key: item_id
 create or replace table staging.stg_github__issues as
 with latest as (
     select * from raw.github__issues

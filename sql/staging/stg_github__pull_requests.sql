@@ -1,5 +1,6 @@
 -- One row per pull request (its latest version), typed. Each payload is parsed once.
 -- depends_on: raw.github__pull_requests
+-- key: item_id
 create or replace table staging.stg_github__pull_requests as
 with latest as (
     select * from raw.github__pull_requests

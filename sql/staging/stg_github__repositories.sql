@@ -1,5 +1,6 @@
 -- One row per repository.
 -- depends_on: raw.github__repositories
+-- key: repository_id
 create or replace table staging.stg_github__repositories as
 select
     id as repository_id,

@@ -1,6 +1,7 @@
 -- One row per issue / pull request timeline event. A `reviewed` event's time is its submitted_at;
 -- `state` is lowercased. Each payload is parsed once.
 -- depends_on: raw.github__timeline_events
+-- key: raw_id
 create or replace table staging.stg_github__timeline_events as
 with superseded as (
     -- older copies of an event (its payload changes, e.g. when a review is dismissed), found on the narrow

@@ -1,5 +1,6 @@
 -- Jira Service Management approvals, one row per approval (approvers as a list).
 -- depends_on: raw.jira__approvals, staging.stg_jira__issues
+-- key: issue_id, approval_id
 create or replace table staging.stg_jira__approvals as
 with latest as (
     select * from raw.jira__approvals

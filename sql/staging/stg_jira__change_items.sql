@@ -2,6 +2,7 @@
 -- complete changelog fetched for it (raw keeps every fetch; a later one is a superset, each history once),
 -- else from those embedded in the issue (at most the 100 newest). Each payload is parsed once.
 -- depends_on: staging.stg_jira__issues, raw.jira__changelogs
+-- key: issue_id, history_id, item_index
 create or replace table staging.stg_jira__change_items as
 with newest_fetch as (
     -- the newest fetch per issue, on the narrow keys: the payloads are parsed once, after

@@ -1,6 +1,7 @@
 -- One row per Jira issue (its latest version), typed. Issues missing from a project's latest reconcile
 -- snapshot (raw.jira__issue_ids) were deleted or moved away and are dropped. Each payload is parsed once.
 -- depends_on: raw.jira__issues, raw.jira__issue_ids, raw.jira__fields
+-- key: issue_id
 create or replace table staging.stg_jira__issues as
 with superseded as (
     -- older versions of an issue, found on the narrow keys so that only the payloads kept are parsed

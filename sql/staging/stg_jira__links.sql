@@ -1,5 +1,6 @@
 -- Current issue links, one row per link as seen from the issue holding it.
 -- depends_on: staging.stg_jira__issues
+-- key: issue_id, link_id
 create or replace table staging.stg_jira__links as
 with links as (
     select issues.issue_id, issues.issue_key, issues.item_id, unnest(cast(issues.issue_links as json[])) as link

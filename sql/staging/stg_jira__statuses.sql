@@ -1,5 +1,6 @@
 -- The site's statuses with their category.
 -- depends_on: raw.jira__statuses
+-- key: status_id
 create or replace table staging.stg_jira__statuses as
 select
     payload->>'id' as status_id,

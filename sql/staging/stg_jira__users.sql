@@ -1,5 +1,6 @@
 -- Every Jira user object seen (Cloud: accountId; Data Center: key and name), to resolve changelog values.
 -- depends_on: staging.stg_jira__issues, staging.stg_jira__change_items, raw.jira__approvals
+-- key: user_id
 create or replace table staging.stg_jira__users as
 with issue_users as (
     select unnest([assignee, reporter, creator]) as u from staging.stg_jira__issues
