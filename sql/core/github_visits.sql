@@ -5,13 +5,20 @@
 -- key: item_id, entered_ord
 create or replace table core.github_visits as
 with items as (
-    select item_id, created_at from core.work_items where source = 'github'
+    -- what the states need of the item travels with each point: no join of millions of points later
+    select wi.item_id, wi.kind, wi.created_at, wi.author_id, coalesce(pr.is_draft, false) as is_draft
+    from core.work_items as wi
+    left join staging.stg_github__pull_requests as pr using (item_id)
+    where wi.source = 'github'
 ),
 
 gh_points_all as (
-    select item_id, 0 as ord, created_at as point_at from items
+    select item_id, kind, author_id, is_draft, 0 as ord, created_at as point_at, null::varchar as actor_id
+    from items
     union all
-    select ev.item_id, ev.ord, ev.event_at from core.github_events as ev join items using (item_id)
+    select ev.item_id, items.kind, items.author_id, items.is_draft, ev.ord, ev.event_at, ev.actor_id
+    from core.github_events as ev
+    join items using (item_id)
 ),
 
 gh_points as (
@@ -43,10 +50,7 @@ first_merge as (
 ),
 
 pr_base as (
-    select p.item_id, p.ord, p.point_at, pr.author_id, spr.is_draft
-    from gh_points as p
-    join core.work_items as pr on pr.item_id = p.item_id and pr.kind = 'pull_request'
-    join staging.stg_github__pull_requests as spr on spr.item_id = p.item_id
+    select item_id, ord, point_at, actor_id, author_id, is_draft from gh_points where kind = 'pull_request'
 ),
 
 pr_open_request as (
@@ -72,7 +76,7 @@ pr_latest_review as (
 
 pr_points as (
     select
-        p.item_id, p.ord, p.point_at, p.author_id,
+        p.item_id, p.ord, p.point_at, p.actor_id, p.author_id,
         coalesce(fm.ord <= p.ord, false) as is_merged,
         coalesce(cr.event = 'closed', false) as is_closed,
         coalesce(dt.event = 'convert_to_draft', fd.event = 'ready_for_review', p.is_draft) as is_draft,
@@ -89,7 +93,7 @@ pr_points as (
 
 pr_states as (
     select
-        item_id, ord, point_at,
+        item_id, ord, point_at, actor_id,
         case
             when is_merged or is_closed then 'done' when is_draft then 'active'
             when open_request_of is not null then 'approval'
@@ -109,9 +113,7 @@ issue_label_events as (
 ),
 
 issue_base as (
-    select p.item_id, p.ord, p.point_at
-    from gh_points as p
-    join core.work_items as gi on gi.item_id = p.item_id and gi.kind = 'issue'
+    select item_id, ord, point_at, actor_id from gh_points where kind = 'issue'
 ),
 
 label_spans as (
@@ -149,7 +151,7 @@ issue_assignee as (
 
 issue_points as (
     select
-        p.item_id, p.ord, p.point_at,
+        p.item_id, p.ord, p.point_at, p.actor_id,
         coalesce(cr.event = 'closed', false) as is_closed,
         ls.label_state,
         ia.assignee_id
@@ -161,7 +163,7 @@ issue_points as (
 
 issue_states as (
     select
-        item_id, ord, point_at,
+        item_id, ord, point_at, actor_id,
         case when is_closed then 'done' when label_state is not null then label_state
             when assignee_id is not null then 'active' else 'backlog' end as state,
         assignee_id as owner_id
@@ -169,26 +171,12 @@ issue_states as (
 ),
 
 gh_states as (
-    -- GitHub items have no statuses: the status is the flow state
-    select item_id, ord, point_at, state as status, state, owner_id from pr_states
+    select item_id, ord, point_at, actor_id, state, owner_id from pr_states
     union all
-    select item_id, ord, point_at, state as status, state, owner_id from issue_states
-),
-
-gh_islands as (
-    select *, sum(is_new::int) over (partition by item_id order by ord) as island
-    from (
-        select *, state is distinct from lag(state) over (partition by item_id order by ord)
-            or status is distinct from lag(status) over (partition by item_id order by ord) as is_new
-        from gh_states
-    )
+    select item_id, ord, point_at, actor_id, state, owner_id from issue_states
 )
 
-select
-    gh_islands.item_id, min(gh_islands.ord) as entered_ord, min(gh_islands.point_at) as entered_at,
-    arg_min_null(gh_islands.status, gh_islands.ord) as status, arg_min_null(gh_islands.state, gh_islands.ord) as state,
-    arg_min_null(gh_islands.owner_id, gh_islands.ord) as owner_id,
-    arg_min_null(ev.actor_id, gh_islands.ord) as entered_by
-from gh_islands
-left join core.github_events as ev on ev.item_id = gh_islands.item_id and ev.ord = gh_islands.ord
-group by gh_islands.item_id, island
+-- consecutive equal states merge: a visit starts at each point whose state differs from the one before
+select item_id, ord as entered_ord, point_at as entered_at, state as status, state, owner_id, actor_id as entered_by
+from gh_states
+qualify state is distinct from lag(state) over (partition by item_id order by ord)
