@@ -3,7 +3,7 @@
 -- depends_on: core.jira_changes, core.github_events, core.work_items
 create or replace view core.item_events as
 select
-    item_id, 'jira' as source, created_at as event_at, ord, history_id as event_id, field_lower as event_type,
+    item_id, 'jira' as source, created_at as event_at, ord, history_id::varchar as event_id, field_lower as event_type,
     author_id as actor_id, author_is_bot as actor_is_bot,
     coalesce(from_person, from_status, from_string) as from_value,
     coalesce(to_person, to_status, to_string) as to_value,

@@ -16,7 +16,7 @@ ordered as (
         ci.from_value, ci.from_string, ci.to_value, ci.to_string,
         row_number() over (
             partition by issues.item_id
-            order by ci.created_at, ci.history_seq, ci.history_id, ci.field_lower <> 'status', ci.item_index
+            order by ci.created_at, ci.history_id, ci.field_lower <> 'status', ci.item_index
         ) as ord
     from staging.stg_jira__change_items as ci
     join issues using (issue_id)

@@ -34,16 +34,6 @@ first_from as (
     group by item_id
 ),
 
-assignee_changes as (
-    select item_id, ord, created_at, from_person, to_person from core.jira_changes where field_lower = 'assignee'
-),
-
-assignee_at as (
-    -- the assignee after the last change of each instant: a visit's owner is the assignee at its entry instant
-    select item_id, created_at, to_person from assignee_changes
-    qualify row_number() over (partition by item_id, created_at order by ord desc) = 1
-),
-
 initial_assignee as (
     select item_id, arg_min_null(from_person, ord) as assignee
     from core.jira_changes_all
@@ -51,30 +41,45 @@ initial_assignee as (
     group by item_id
 ),
 
-jira_visits as (
+jira_points as (
+    -- the visits (creation, then each status change) and the assignee changes, in one stream per item
     select items.item_id, items.project, 0 as entered_ord, items.created_at as entered_at,
-        coalesce(ff.first_status, cur.status) as status, null::varchar as entered_by
+        coalesce(ff.first_status, cur.status) as status, null::varchar as entered_by, null as assignee
     from items
     left join first_from as ff using (item_id)
     left join jira_current as cur using (item_id)
     where items.source = 'jira'
     union all
-    select sc.item_id, items.project, sc.ord, sc.created_at, sc.to_status,
-        case when not sc.author_is_bot then sc.author_id end  -- automation decides nothing
+    select sc.item_id, null, sc.ord, sc.created_at, sc.to_status,
+        case when not sc.author_is_bot then sc.author_id end,  -- automation decides nothing
+        null
     from status_changes as sc
-    join items using (item_id)
+    union all
+    select item_id, null, ord, created_at, null, null, {'person': to_person}
+    from core.jira_changes
+    where field_lower = 'assignee'
+),
+
+jira_visits as (
+    -- a visit's owner is the assignee after the last change of its entry instant (the RANGE frame's peers)
+    select
+        item_id, entered_ord, entered_at, status, entered_by,
+        last_value(assignee ignore nulls) over (
+            partition by item_id order by entered_at range between unbounded preceding and current row
+        ) as assignee_then
+    from jira_points
+    qualify assignee is null
 ),
 
 jira_owned as (
     select
         v.item_id, v.entered_ord, v.entered_at, v.status, v.entered_by,
         coalesce(map.state, 'active') as state,
-        case when a.item_id is null then coalesce(ia.assignee, case when ia.item_id is null
-            then items.current_assignee_id end) else a.to_person end as owner_id
+        case when v.assignee_then is null then coalesce(ia.assignee, case when ia.item_id is null
+            then items.current_assignee_id end) else v.assignee_then.person end as owner_id
     from jira_visits as v
     join items using (item_id)
-    left join core.status_map as map on map.project_key = v.project and map.status_name = v.status
-    asof left join assignee_at as a on a.item_id = v.item_id and v.entered_at >= a.created_at
+    left join core.status_map as map on map.project_key = items.project and map.status_name = v.status
     left join initial_assignee as ia on ia.item_id = v.item_id
 ),
 
