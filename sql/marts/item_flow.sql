@@ -19,23 +19,32 @@ current_state as (
     qualify row_number() over (partition by item_id order by visit_no desc) = 1
 ),
 
+visit_marks as (
+    select
+        item_id,
+        min(entered_at) filter (where state <> 'backlog') as started_at,
+        coalesce(max(visit_no) filter (where state <> 'done'), 0) as last_not_done_visit
+    from visits
+    group by item_id
+),
+
 done_runs as (
     -- the final run of done visits: finished_at is its start
     select v.item_id, min(v.entered_at) as finished_at
     from visits as v
-    where v.state = 'done' and v.visit_no > coalesce((select max(x.visit_no) from visits as x
-        where x.item_id = v.item_id and x.state <> 'done'), 0)
+    join visit_marks as m using (item_id)
+    where v.state = 'done' and v.visit_no > m.last_not_done_visit
     group by v.item_id
 ),
 
 cycle as (
     select
         items.item_id,
-        (select min(v.entered_at) from visits as v where v.item_id = items.item_id and v.state <> 'backlog')
-            as started_at,
+        m.started_at,
         case when cs.current_state = 'done' then dr.finished_at end as finished_at,
         cs.current_state, cs.current_status
     from items
+    left join visit_marks as m using (item_id)
     left join current_state as cs using (item_id)
     left join done_runs as dr using (item_id)
 ),
@@ -133,6 +142,14 @@ owner_teams as (
     union select item_id, to_team from marts.handoffs
 ),
 
+owner_counts as (
+    select item_id, count(distinct owner_id) as distinct_owners from owners group by item_id
+),
+
+team_counts as (
+    select item_id, count(distinct team) as distinct_teams from owner_teams group by item_id
+),
+
 approval_stats as (
     select
         w.item_id,
@@ -164,28 +181,36 @@ unowned as (
     group by item_id
 ),
 
+draft_events as (
+    select
+        item_id,
+        arg_min_null(event, ord) filter (where event in ('ready_for_review', 'convert_to_draft')) as first_toggle,
+        min(event_at) filter (where event = 'ready_for_review') as first_ready_at
+    from core.github_events
+    where event in ('ready_for_review', 'convert_to_draft')
+    group by item_id
+),
+
 pr_ready as (
     select
         pr.item_id,
-        case when coalesce((select arg_min_null(e.event, e.ord) = 'ready_for_review' from core.github_events as e
-                where e.item_id = pr.item_id and e.event in ('ready_for_review', 'convert_to_draft')), pr.is_draft)
-            then (select min(e.event_at) from core.github_events as e
-                  where e.item_id = pr.item_id and e.event = 'ready_for_review')
+        case when coalesce(d.first_toggle = 'ready_for_review', pr.is_draft) then d.first_ready_at
             else pr.created_at end as ready_at
     from staging.stg_github__pull_requests as pr
+    left join draft_events as d using (item_id)
 ),
 
 pr_reviews as (
     select
         r.item_id,
-        (select min(e.event_at) from core.github_events as e where e.item_id = r.item_id and e.event = 'reviewed'
-            and not e.actor_is_bot and not coalesce(e.actor_is_author, false) and e.event_at >= r.ready_at)
-            as first_review_at,
-        (select min(e.event_at) from core.github_events as e where e.item_id = r.item_id and e.event = 'reviewed'
-            and not e.actor_is_bot and not coalesce(e.actor_is_author, false) and e.review_state = 'approved'
-            and e.event_at >= r.ready_at) as first_approval_at,
+        min(e.event_at) as first_review_at,
+        min(e.event_at) filter (where e.review_state = 'approved') as first_approval_at,
         r.ready_at
     from pr_ready as r
+    left join core.github_events as e
+        on e.item_id = r.item_id and e.event = 'reviewed' and not e.actor_is_bot
+        and not coalesce(e.actor_is_author, false) and e.event_at >= r.ready_at
+    group by r.item_id, r.ready_at
 ),
 
 joined as (
@@ -200,8 +225,8 @@ joined as (
         coalesce(hc.handoffs, 0) as handoffs,
         coalesce(hc.team_handoffs, 0) as team_handoffs,
         coalesce(hc.bounces, 0) as bounces,
-        (select count(distinct o.owner_id) from owners as o where o.item_id = items.item_id) as distinct_owners,
-        (select count(distinct t.team) from owner_teams as t where t.item_id = items.item_id) as distinct_teams,
+        coalesce(oc.distinct_owners, 0) as distinct_owners,
+        coalesce(tc.distinct_teams, 0) as distinct_teams,
         coalesce(un.unowned_active_s, 0) as unowned_active_s,
         coalesce(ap.approval_requests, 0) as approval_requests,
         coalesce(ap.approval_rounds, 0) as approval_rounds,
@@ -228,6 +253,8 @@ joined as (
     left join reversal_counts as rc using (item_id)
     left join unowned as un using (item_id)
     left join pr_reviews as pr using (item_id)
+    left join owner_counts as oc using (item_id)
+    left join team_counts as tc using (item_id)
 )
 
 select
