@@ -76,7 +76,7 @@ def _session(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("set enable_progress_bar = false")
     con.execute("set preserve_insertion_order = false")  # less memory for big loads; ORDER BY still holds
     # DuckDB spills to disk (next to the database file) beyond this; its own default is 80% of the machine.
-    # Not every operator spills: a million-item rebuild needs about 16GB (benchmarks/bench_transform.py).
+    # A million-item rebuild runs within 7GB (benchmarks/bench_transform.py).
     limit = os.environ.get("FLOWLENS_DUCKDB_MEMORY_LIMIT")
     if limit:
         con.execute("set memory_limit = ?", [limit])
