@@ -624,6 +624,28 @@ def test_two_runs_with_the_same_as_of_give_identical_marts(org: Org, tmp_path: P
         assert rows(con, "select as_of from config.run") == [(datetime(2024, 4, 1, tzinfo=UTC),)]
 
 
+def test_mean_wip_counts_partial_and_whole_weeks(org: Org, tmp_path: Path) -> None:
+    # one item in progress from Monday 09:00 of week 10 to Wednesday 09:00 of week 13, one from Friday of
+    # week 11 until as_of (week 16): week 10 has 6 days 15 hours of the first, weeks 11-12 all of it
+    day = timedelta(days=1)
+    org.issue("PAY-1", MON - H, [(MON, "ana", [st("To Do", "In Progress")]),
+                                 (MON + 23 * day, "ana", [st("In Progress", "Done")])])
+    org.issue("PAY-2", MON, [(MON + 11 * day, "bob", [st("To Do", "In Progress")])])
+    cfg = Config.model_validate({"privacy": {"min_group_size": 1}, "teams": [
+        {"key": "pay", "jira_projects": ["PAY"], "members": [{"person": "jira:ana"}, {"person": "jira:bob"}]}]})
+    con = build(tmp_path, org, cfg)
+    wip = dict(rows(con, "select strftime(week_start, '%G-W%V'), mean_wip from marts.team_weekly order by 1"))
+    week = 7 * 24.0
+    assert wip["2024-W10"] == pytest.approx((week - 9) / week)
+    assert wip["2024-W11"] == pytest.approx(1 + (3 * 24 - 9) / week)  # PAY-2 from Friday 09:00
+    assert wip["2024-W12"] == pytest.approx(2.0)
+    assert wip["2024-W13"] == pytest.approx(1 + (2 * 24 + 9) / week)
+    assert wip["2024-W14"] == pytest.approx(1.0)
+    as_of_week = (AS_OF - datetime(2024, 4, 15, tzinfo=UTC)).total_seconds() / 3600
+    assert wip["2024-W16"] == pytest.approx(as_of_week / week)
+    assert len(wip) == 7
+
+
 def test_team_weekly_and_handoff_matrix_hide_small_teams(org: Org, tmp_path: Path) -> None:
     mixed_org(org)
     org.issue("PAY-99", MON, [(MON + H, "ana", [st("To Do", "In Progress"), asg("ana", "cto")])], assignee0="ana")

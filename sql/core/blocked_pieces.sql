@@ -18,8 +18,8 @@ not_done as (
     from (
         select *, sum(is_new::int) over (partition by item_id order by visit_no) as run_no
         from (
-            select *, (state <> 'done') is distinct from (lag(state) over (partition by item_id order by visit_no)
-                <> 'done') as is_new
+            -- prev_state is the state of the visit before (a lag status_intervals computed already)
+            select *, (state <> 'done') is distinct from (prev_state <> 'done') as is_new
             from core.status_intervals
         )
     )

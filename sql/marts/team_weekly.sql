@@ -67,18 +67,54 @@ decisions as (
     group by all
 ),
 
-in_progress as (
-    -- seconds of work in progress per team and week, from each item's cycle
+cycles as (
     select
-        items.public_team as team, wk::date as week_start,
-        sum(epoch(least(coalesce(items.finished_at, (select as_of from as_of)), wk + interval 7 day))
-            - epoch(greatest(items.started_at, wk))) / (7 * 86400) as mean_wip
-    from items,
-        generate_series(date_trunc('week', items.started_at),
-                        date_trunc('week', coalesce(items.finished_at, (select as_of from as_of))),
-                        interval 7 day) as g(wk)
-    where items.started_at is not null
-    group by all
+        public_team as team, started_at, coalesce(finished_at, (select as_of from as_of)) as ended_at,
+        date_trunc('week', started_at) as first_week,
+        date_trunc('week', coalesce(finished_at, (select as_of from as_of))) as last_week
+    from items
+    where started_at is not null
+),
+
+wip_pieces as (
+    -- an item's work in progress per week without a row per item and week: its first and last week in
+    -- part, the weeks between in full (counted by a running sum of +1 / -1 below)
+    select team, first_week as week, epoch(least(ended_at, first_week + interval 7 day)) - epoch(started_at)
+        as part_s, 0 as delta
+    from cycles
+    where last_week >= first_week
+    union all
+    select team, last_week, epoch(ended_at) - epoch(last_week), 0 from cycles where last_week > first_week
+    union all
+    select team, first_week + interval 7 day, 0, 1 from cycles where last_week > first_week + interval 7 day
+    union all
+    select team, last_week, 0, -1 from cycles where last_week > first_week + interval 7 day
+),
+
+wip_weeks as (
+    select team, week, sum(part_s) as part_s, sum(delta) as delta
+    from wip_pieces
+    group by team, week
+),
+
+all_weeks as (
+    -- every week from a team's first to its last, so that weeks only spanned in full appear
+    select team, unnest(generate_series(min(week), max(week), interval 7 day)) as week
+    from wip_weeks
+    group by team
+),
+
+in_progress as (
+    select team, week_start, (full_items * 7 * 86400 + coalesce(part_s, 0)) / (7 * 86400) as mean_wip
+    from (
+        select
+            all_weeks.team, all_weeks.week::date as week_start, wip_weeks.part_s,
+            sum(coalesce(wip_weeks.delta, 0)) over (partition by all_weeks.team order by all_weeks.week)
+                as full_items
+        from all_weeks
+        left join wip_weeks using (team, week)
+    )
+    where part_s is not null or full_items > 0
 ),
 
 weeks as (
