@@ -590,6 +590,9 @@ def mixed_org(org: Org) -> None:
 
 def test_every_table_key_is_unique_and_every_mart_documented(org: Org, tmp_path: Path) -> None:
     mixed_org(org)
+    # the edges of the keys: two labels present at creation (two events at ord 0), two assignments at one instant
+    org.pr(REPO, 77, "ana", MON, [], labels=["needs-discussion", "blocked"])
+    org.issue("PAY-77", MON, [(MON + H, "ana", [asg(None, "ana")], 70), (MON + H, "ana", [asg("ana", "bob")], 71)])
     con = build(tmp_path, org)
     tables = {r[0] for r in rows(con, "select schema_name || '.' || table_name from duckdb_tables() "
                                       "where schema_name in ('staging', 'core', 'marts')")}

@@ -3,7 +3,7 @@
 -- Labels and assignees present at creation (current and never added, or first removed) appear as
 -- `labeled` / `assigned` events at the creation instant with ord 0 and no actor.
 -- depends_on: staging.stg_github__timeline_events, staging.stg_github__pull_requests, staging.stg_github__issues, core.people
--- key: item_id, ord
+-- key: item_id, ord, event, label, assignee_id
 create or replace table core.github_events as
 with items as (
     select item_id, 'pull_request' as kind, author_login, repository, number, created_at

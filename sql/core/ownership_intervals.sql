@@ -1,7 +1,7 @@
 -- Who held each item when: Jira = the assignee (owner_id null = unassigned); GitHub = whoever holds the
 -- ball per status visit (the author, or the requested reviewer while a request is open; issue assignee).
 -- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.status_intervals
--- key: item_id, started_at
+-- key: item_id, ord
 create or replace table core.ownership_intervals as
 with items as (
     select item_id, source, created_at, current_assignee_id from core.work_items
