@@ -1,6 +1,6 @@
 -- Every Jira change item (also those after as_of: an item's initial status and assignee come from its first
--- change), in event order (ord = the staged change_seq: created, history id, status items first within a
--- history, then item order). User fields (assignee) are resolved to canonical person ids (Data Center
+-- change), in event order: (created, history id), status items first within a
+-- history, then item order. User fields (assignee) are resolved to canonical person ids (Data Center
 -- changelogs carry user names or keys); status items carry names and flow states.
 -- depends_on: staging.stg_jira__change_items, staging.stg_jira__issues, staging.stg_jira__users, staging.stg_jira__statuses, core.people, core.status_map
 -- key: item_id, ord
@@ -10,9 +10,14 @@ with issues as (
 ),
 
 ordered as (
+    -- the window sees only the columns kept: it sorts every one of them
     select
         issues.item_id, issues.project_key, ci.history_id, ci.created_at, ci.author_user, ci.field, ci.field_lower,
-        ci.from_value, ci.from_string, ci.to_value, ci.to_string, ci.change_seq as ord
+        ci.from_value, ci.from_string, ci.to_value, ci.to_string,
+        row_number() over (
+            partition by issues.item_id
+            order by ci.created_at, ci.history_id, ci.field_lower <> 'status', ci.item_index
+        ) as ord
     from staging.stg_jira__change_items as ci
     join issues using (issue_id)
 ),

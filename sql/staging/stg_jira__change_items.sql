@@ -1,7 +1,6 @@
--- One row per changed field of a Jira changelog history, with its place in the issue's event order
--- (change_seq). An issue's histories come from the newest complete changelog fetched for it (raw keeps every
--- fetch; a later one is a superset, each history once), else from those embedded in the issue (at most the
--- 100 newest). Each payload is parsed once.
+-- One row per changed field of a Jira changelog history. An issue's histories come from the newest
+-- complete changelog fetched for it (raw keeps every fetch; a later one is a superset, each history once),
+-- else from those embedded in the issue (at most the 100 newest). Each payload is parsed once.
 -- depends_on: staging.stg_jira__issues, raw.jira__changelogs
 -- key: issue_id, history_id, item_index
 create or replace table staging.stg_jira__change_items as
@@ -13,7 +12,7 @@ with newest_fetch as (
 ),
 
 fetched as (
-    select p.issueId as issue_id, p.changeHistories as histories
+    select p.issueId as issue_id, unnest(p.changeHistories) as h
     from (
         select from_json(changelogs.payload, '{
             "issueId": "VARCHAR",
@@ -31,44 +30,34 @@ fetched as (
 ),
 
 embedded as (
-    select issues.issue_id, issues.embedded_histories as histories
+    select issues.issue_id, unnest(issues.embedded_histories) as h
     from staging.stg_jira__issues as issues
     anti join newest_fetch on newest_fetch.id = issues.issue_id
     where issues.embedded_histories is not null
 ),
 
-changelogs as (
-    select issue_id, histories from fetched
+histories as (
+    select issue_id, h from fetched
     union all
-    select issue_id, histories from embedded
-),
-
-ordered as (
-    -- each issue's items in event order, sorted inside the issue's row (structs sort field by field):
-    -- the instant, the history id, status items first, the item's place in its history
-    select
-        changelogs.issue_id,
-        list_sort(flatten(list_transform(changelogs.histories, lambda h: list_transform(h.items, lambda x, i: {
-            'created_at': h.created::timestamptz, 'history_id': h.id::bigint,
-            'not_status': coalesce(lower(x.field) <> 'status', true), 'item_index': i,
-            'author': h.author, 'item': x
-        })))) as items
-    from changelogs
-    semi join staging.stg_jira__issues as issues on issues.issue_id = changelogs.issue_id
+    select issue_id, h from embedded
 ),
 
 items as (
-    select issue_id, unnest(items) as it, generate_subscripts(items, 1) as change_seq from ordered
+    select
+        histories.issue_id, histories.h.id as history_id, histories.h.author as author,
+        histories.h.created as created,
+        unnest(list_transform(histories.h.items, lambda x, i: {'item_index': i, 'item': x})) as it
+    from histories
+    semi join staging.stg_jira__issues as issues on issues.issue_id = histories.issue_id
 )
 
 select
     issue_id,
-    it.history_id as history_id,  -- numeric in Cloud and Data Center; a unique string costs 4x to store
+    history_id::bigint as history_id,  -- numeric in Cloud and Data Center; a unique string costs 4x to store
     it.item_index as item_index,
-    change_seq,
-    coalesce(it.author.accountId, it.author.key, it.author.name) as author_user,
-    it.author as author,
-    it.created_at as created_at,
+    coalesce(author.accountId, author.key, author.name) as author_user,
+    author,
+    created::timestamptz as created_at,
     it.item.field as field,
     lower(it.item.field) as field_lower,
     it.item."from" as from_value,
