@@ -13,44 +13,52 @@ with items as (
 ),
 
 gh_points_all as (
-    select item_id, kind, author_id, is_draft, 0 as ord, created_at as point_at, null::varchar as actor_id
+    select item_id, kind, author_id, is_draft, 0 as ord, created_at as point_at, null::varchar as actor_id,
+        null::varchar as event
     from items
     union all
-    select ev.item_id, items.kind, items.author_id, items.is_draft, ev.ord, ev.event_at, ev.actor_id
+    select ev.item_id, items.kind, items.author_id, items.is_draft, ev.ord, ev.event_at, ev.actor_id, ev.event
     from core.github_events as ev
     join items using (item_id)
 ),
 
 gh_points as (
-    -- the state at an instant is the state after its last event
-    select * from gh_points_all
-    qualify row_number() over (partition by item_id, point_at order by ord desc) = 1
+    -- the state at an instant is the state after its last event; what the events so far say is carried by
+    -- one pass in event order (the last close or reopen, the last draft toggle, a merge)
+    select * exclude (event)
+    from (
+        select
+            *,
+            point_at is distinct from lead(point_at) over w as is_last_of_instant,
+            last_value(case when event in ('closed', 'reopened') then event end ignore nulls) over w_so_far
+                as last_toggle,
+            last_value(case when event in ('ready_for_review', 'convert_to_draft') then event end ignore nulls)
+                over w_so_far as last_draft_toggle,
+            bool_or(event = 'merged') over w_so_far as merged_so_far
+        from gh_points_all
+        window w as (partition by item_id order by ord),
+            w_so_far as (partition by item_id order by ord rows between unbounded preceding and current row)
+    )
+    where is_last_of_instant
 ),
 
 events as (
     select * from core.github_events
 ),
 
--- The state inputs at each point: ASOF joins for "the last such event so far", joins against the few
--- open requests / effective reviews / labels / assignments of the item (not every event of it).
-toggles as (
-    select item_id, ord, event from events where event in ('closed', 'reopened')
-),
-
-draft_toggles as (
-    select item_id, ord, event from events where event in ('ready_for_review', 'convert_to_draft')
-),
-
+-- The other state inputs at each point: joins against the few open requests / effective reviews / labels /
+-- assignments of the item (not every event of it).
 first_draft_toggle as (
-    select item_id, arg_min_null(event, ord) as event from draft_toggles group by item_id
-),
-
-first_merge as (
-    select item_id, min(ord) as ord from events where event = 'merged' group by item_id
+    select item_id, arg_min_null(event, ord) as event
+    from events
+    where event in ('ready_for_review', 'convert_to_draft')
+    group by item_id
 ),
 
 pr_base as (
-    select item_id, ord, point_at, actor_id, author_id, is_draft from gh_points where kind = 'pull_request'
+    select item_id, ord, point_at, actor_id, author_id, is_draft, last_toggle, last_draft_toggle, merged_so_far
+    from gh_points
+    where kind = 'pull_request'
 ),
 
 pr_open_request as (
@@ -77,15 +85,12 @@ pr_latest_review as (
 pr_points as (
     select
         p.item_id, p.ord, p.point_at, p.actor_id, p.author_id,
-        coalesce(fm.ord <= p.ord, false) as is_merged,
-        coalesce(cr.event = 'closed', false) as is_closed,
-        coalesce(dt.event = 'convert_to_draft', fd.event = 'ready_for_review', p.is_draft) as is_draft,
+        coalesce(p.merged_so_far, false) as is_merged,
+        coalesce(p.last_toggle = 'closed', false) as is_closed,
+        coalesce(p.last_draft_toggle = 'convert_to_draft', fd.event = 'ready_for_review', p.is_draft) as is_draft,
         orq.open_request_of,
         lr.latest_review
     from pr_base as p
-    left join first_merge as fm on fm.item_id = p.item_id
-    asof left join toggles as cr on cr.item_id = p.item_id and p.ord >= cr.ord
-    asof left join draft_toggles as dt on dt.item_id = p.item_id and p.ord >= dt.ord
     left join first_draft_toggle as fd on fd.item_id = p.item_id
     left join pr_open_request as orq on orq.item_id = p.item_id and orq.ord = p.ord
     left join pr_latest_review as lr on lr.item_id = p.item_id and lr.ord = p.ord
@@ -113,7 +118,7 @@ issue_label_events as (
 ),
 
 issue_base as (
-    select item_id, ord, point_at, actor_id from gh_points where kind = 'issue'
+    select item_id, ord, point_at, actor_id, last_toggle from gh_points where kind = 'issue'
 ),
 
 label_spans as (
@@ -152,11 +157,10 @@ issue_assignee as (
 issue_points as (
     select
         p.item_id, p.ord, p.point_at, p.actor_id,
-        coalesce(cr.event = 'closed', false) as is_closed,
+        coalesce(p.last_toggle = 'closed', false) as is_closed,
         ls.label_state,
         ia.assignee_id
     from issue_base as p
-    asof left join toggles as cr on cr.item_id = p.item_id and p.ord >= cr.ord
     left join issue_label_state as ls on ls.item_id = p.item_id and ls.ord = p.ord
     left join issue_assignee as ia on ia.item_id = p.item_id and ia.ord = p.ord
 ),
