@@ -521,6 +521,21 @@ def test_wait_across_a_daylight_saving_change(org: Org, tmp_path: Path) -> None:
     assert rows(con, "select calendar_s, business_s from marts.approval_waits") == [(65 * 3600.0, 7200.0)]
 
 
+def test_working_hours_off_the_utc_hour(org: Org, tmp_path: Path) -> None:
+    # Kolkata is UTC+05:30 and the day 09:15-17:45: every boundary falls inside a UTC hour. Tuesday 17:00 IST
+    # (11:30 UTC) to Wednesday 09:25 IST (03:55 UTC, in the UTC hour where the day starts) is 45 + 10 minutes.
+    tue = datetime(2024, 3, 5, 11, 30, tzinfo=UTC)
+    wed = datetime(2024, 3, 6, 3, 55, tzinfo=UTC)
+    org.issue("PAY-1", MON, [(tue, "ana", [st("To Do", "In Review")]), (wed, "bob", [st("In Review", "Done")])])
+    cfg = Config.model_validate({
+        "teams": [{"key": "pay", "calendar": "in", "jira_projects": ["PAY"]}],
+        "calendars": {"in": {"timezone": "Asia/Kolkata", "hours": ["09:15", "17:45"]}},
+    })
+    con = build(tmp_path, org, cfg)
+    assert rows(con, "select calendar_s, business_s from marts.approval_waits") == [
+        ((wed - tue).total_seconds(), 55 * 60.0)]
+
+
 def test_holidays_are_not_working_time(org: Org, tmp_path: Path) -> None:
     org.issue("PAY-1", MON, [(MON, "ana", [st("To Do", "In Review")]), (MON + 2 * D, "bob", [st("In Review", "Done")])])
     cfg = Config.model_validate({"calendars": {"default": {"holidays": ["2024-03-05"]}}})
