@@ -1,10 +1,10 @@
 -- Who held each item when: Jira = the assignee (owner_id null = unassigned); GitHub = whoever holds the
 -- ball per status visit (the author, or the requested reviewer while a request is open; issue assignee).
--- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.status_intervals
+-- depends_on: core.work_items, core.jira_changes, core.status_intervals
 -- key: item_id, ord
 create or replace table core.ownership_intervals as
 with items as (
-    select item_id, source, created_at, current_assignee_id from core.work_items
+    select item_id, source, created_at, initial_assignee_id from core.work_items
 ),
 
 changes as (
@@ -14,17 +14,9 @@ changes as (
 ),
 
 jira_spans as (
-    select items.item_id, 0 as ord, items.created_at as started_at,
-        case when first_change.item_id is null then items.current_assignee_id
-            else first_change.from_person end as owner_id
+    select item_id, 0 as ord, created_at as started_at, initial_assignee_id as owner_id
     from items
-    left join (
-        select item_id, arg_min_null(from_person, ord) as from_person
-        from core.jira_changes_all
-        where field_lower = 'assignee'
-        group by item_id
-    ) as first_change using (item_id)
-    where items.source = 'jira'
+    where source = 'jira'
     union all
     select item_id, ord, created_at, to_person from changes
 ),

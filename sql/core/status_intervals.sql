@@ -10,7 +10,7 @@ with as_of as (
 ),
 
 items as (
-    select item_id, source, kind, project, created_at, calendar, current_assignee_id from core.work_items
+    select item_id, source, kind, project, created_at, calendar, initial_assignee_id from core.work_items
 ),
 
 -- Jira ---------------------------------------------------------------------------------------------
@@ -31,13 +31,6 @@ first_from as (
     select item_id, arg_min_null(from_status, ord) as first_status
     from core.jira_changes_all
     where field_lower = 'status'
-    group by item_id
-),
-
-initial_assignee as (
-    select item_id, arg_min_null(from_person, ord) as assignee
-    from core.jira_changes_all
-    where field_lower = 'assignee'
     group by item_id
 ),
 
@@ -75,12 +68,11 @@ jira_owned as (
     select
         v.item_id, v.entered_ord, v.entered_at, v.status, v.entered_by,
         coalesce(map.state, 'active') as state,
-        case when v.assignee_then is null then coalesce(ia.assignee, case when ia.item_id is null
-            then items.current_assignee_id end) else v.assignee_then.person end as owner_id
+        case when v.assignee_then is null then items.initial_assignee_id else v.assignee_then.person end
+            as owner_id
     from jira_visits as v
     join items using (item_id)
     left join core.status_map as map on map.project_key = items.project and map.status_name = v.status
-    left join initial_assignee as ia on ia.item_id = v.item_id
 ),
 
 -- Both ---------------------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ jira_first_assigned as (
 jira_first_assignment as (
     select
         jira.item_id,
+        -- the assignee at creation: the first assignee change's from-value, else (no change) the current one
+        case when fc.item_id is null then jira.current_assignee_id else fc.initial_assignee end
+            as initial_assignee_id,
         case when fc.item_id is null then jira.current_assignee_id
             when fc.initial_assignee is not null then fc.initial_assignee else fa.assignee end as first_assignee,
         case when fc.item_id is null or fc.initial_assignee is not null then jira.created_at
@@ -83,12 +86,13 @@ gh_first_assignment as (
 ),
 
 unioned as (
-    select jira.*, fa.first_assignee, fa.first_assigned_at
+    select jira.*, fa.initial_assignee_id, fa.first_assignee, fa.first_assigned_at
     from jira left join jira_first_assignment as fa using (item_id)
     union all by name
-    select pulls.*, null as first_assignee, null::timestamptz as first_assigned_at from pulls
+    select pulls.*, null as initial_assignee_id, null as first_assignee, null::timestamptz as first_assigned_at
+    from pulls
     union all by name
-    select gh_issues.*, fa.first_assignee, fa.first_assigned_at
+    select gh_issues.*, null as initial_assignee_id, fa.first_assignee, fa.first_assigned_at
     from gh_issues left join gh_first_assignment as fa using (item_id)
 ),
 
