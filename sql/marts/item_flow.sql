@@ -55,35 +55,34 @@ window_ as (
     where started_at is not null
 ),
 
-blocked_union as (
-    select item_id, min(started_at) as started_at, max(ended_at) as ended_at
-    from (
-        select *, sum(is_new) over (partition by item_id order by started_at, ended_at) as island
-        from (
-            select *, case when started_at <= max(ended_at) over (partition by item_id order by started_at, ended_at
-                rows between unbounded preceding and 1 preceding) then 0 else 1 end as is_new
-            from core.blocked_pieces
-        )
-    )
-    group by item_id, island
+to_merge as (
+    -- blocked: every blocked piece; waiting: waiting visits and blocked pieces (METRICS.md's waiting time)
+    select item_id, 'blocked' as measure, started_at, ended_at from core.blocked_pieces
+    union all
+    select item_id, 'waiting', started_at, ended_at from core.blocked_pieces
+    union all
+    select item_id, 'waiting', entered_at, exited_at from visits
+    where state in ('queue', 'approval', 'decision', 'blocked')
 ),
 
-waiting_union as (
-    select item_id, min(started_at) as started_at, max(ended_at) as ended_at
+merged as (
+    -- overlapping intervals of a measure merge into one (islands: a new one starts past every end before it)
+    select item_id, measure, min(started_at) as started_at, max(ended_at) as ended_at
     from (
-        select *, sum(is_new) over (partition by item_id order by started_at, ended_at) as island
+        select *, sum(is_new) over (partition by item_id, measure order by started_at, ended_at) as island
         from (
-            select *, case when started_at <= max(ended_at) over (partition by item_id order by started_at, ended_at
-                rows between unbounded preceding and 1 preceding) then 0 else 1 end as is_new
-            from (
-                select item_id, entered_at as started_at, exited_at as ended_at from visits
-                where state in ('queue', 'approval', 'decision', 'blocked')
-                union all
-                select item_id, started_at, ended_at from core.blocked_pieces
-            )
+            select *, case when started_at <= max(ended_at) over (
+                partition by item_id, measure order by started_at, ended_at
+                rows between unbounded preceding and 1 preceding
+            ) then 0 else 1 end as is_new
+            from to_merge
         )
     )
-    group by item_id, island
+    group by item_id, measure, island
+),
+
+blocked_union as (
+    select item_id, started_at, ended_at from merged where measure = 'blocked'
 ),
 
 active_clipped as (
@@ -114,11 +113,7 @@ waiting_and_blocked as (
     from (
         select p.item_id, p.measure,
             greatest(epoch(least(p.ended_at, w.ends_at)) - epoch(greatest(p.started_at, w.started_at)), 0) as seconds
-        from (
-            select item_id, 'waiting' as measure, started_at, ended_at from waiting_union
-            union all
-            select item_id, 'blocked' as measure, started_at, ended_at from blocked_union
-        ) as p
+        from merged as p
         join window_ as w using (item_id)
     ) as u
     group by u.item_id
