@@ -9,16 +9,23 @@ with issues as (
     select issue_id, item_id, project_key from staging.stg_jira__issues
 ),
 
+sequence as (
+    -- the window sorts only the narrow keys; the wide columns join back on the change item key
+    select
+        issue_id, history_id, item_index,
+        row_number() over (
+            partition by issue_id
+            order by created_at, history_id, field_lower <> 'status', item_index
+        ) as ord
+    from staging.stg_jira__change_items
+),
+
 ordered as (
-    -- the window sees only the columns kept: it sorts every one of them
     select
         issues.item_id, issues.project_key, ci.history_id, ci.created_at, ci.author_user, ci.field, ci.field_lower,
-        ci.from_value, ci.from_string, ci.to_value, ci.to_string,
-        row_number() over (
-            partition by issues.item_id
-            order by ci.created_at, ci.history_id, ci.field_lower <> 'status', ci.item_index
-        ) as ord
+        ci.from_value, ci.from_string, ci.to_value, ci.to_string, sequence.ord
     from staging.stg_jira__change_items as ci
+    join sequence using (issue_id, history_id, item_index)
     join issues using (issue_id)
 ),
 
