@@ -10,7 +10,9 @@ jira_spans as (
     select o.item_id, o.ord, o.owner_id, o.started_at,
         last_value(o.owner_id ignore nulls) over (
             partition by o.item_id order by o.ord rows between unbounded preceding and 1 preceding
-        ) as previous_owner
+        ) as previous_owner,
+        -- the owner held the item in an earlier span
+        o.owner_id is not null and rank() over (partition by o.item_id, o.owner_id order by o.ord) > 1 as is_bounce
     from core.ownership_intervals as o
     join items using (item_id)
     where items.source = 'jira'
@@ -19,9 +21,7 @@ jira_spans as (
 jira_handoffs as (
     select
         s.item_id, s.started_at as handed_off_at, s.ord, s.previous_owner as from_owner, s.owner_id as to_owner,
-        'reassignment' as kind,
-        exists (select 1 from jira_spans as e where e.item_id = s.item_id and e.ord < s.ord
-            and e.owner_id = s.owner_id) as is_bounce
+        'reassignment' as kind, s.is_bounce
     from jira_spans as s
     asof join core.status_intervals as si on si.item_id = s.item_id and s.ord > si.entered_ord
     where s.ord > 0 and s.owner_id is not null and s.previous_owner is not null
@@ -33,8 +33,9 @@ review_handoffs as (
     select
         r.item_id, r.requested_at as handed_off_at, r.request_ord as ord, r.author_id as from_owner,
         r.requested_of as to_owner, 'review_request' as kind,
-        exists (select 1 from core.review_requests as e where e.item_id = r.item_id
-            and e.request_ord < r.request_ord and e.requested_of = r.requested_of) as is_bounce
+        -- requested of the same owner before (an earlier event, not another request of the same one)
+        r.requested_of is not null
+            and rank() over (partition by r.item_id, r.requested_of order by r.request_ord) > 1 as is_bounce
     from core.review_requests as r
 ),
 
