@@ -9,8 +9,9 @@ items as (
     select * from core.work_items
 ),
 
-visits as (
-    select * from core.status_intervals
+visits as not materialized (
+    -- read where used: materialised once for its several readers, all of its 10 M rows would be copied
+    select item_id, visit_no, state, status, entered_at, exited_at from core.status_intervals
 ),
 
 current_state as (
@@ -92,15 +93,20 @@ active_clipped as (
     where v.state = 'active' and v.entered_at < w.ends_at and v.exited_at > w.started_at
 ),
 
-active_time as (
-    select
-        a.item_id,
-        sum(epoch(a.ended_at) - epoch(a.started_at))
-            - coalesce(sum((select sum(greatest(epoch(least(a.ended_at, b.ended_at))
-                - epoch(greatest(a.started_at, b.started_at)), 0)) from blocked_union as b
-                where b.item_id = a.item_id and b.started_at < a.ended_at and b.ended_at > a.started_at)), 0)
-            as active_s
+active_blocked as (
+    -- active visits do not overlap one another, nor do the merged blocked intervals: pairwise overlaps add up
+    select a.item_id,
+        sum(epoch(least(a.ended_at, b.ended_at)) - epoch(greatest(a.started_at, b.started_at))) as blocked_s
     from active_clipped as a
+    join blocked_union as b
+        on b.item_id = a.item_id and b.started_at < a.ended_at and b.ended_at > a.started_at
+    group by a.item_id
+),
+
+active_time as (
+    select a.item_id, sum(epoch(a.ended_at) - epoch(a.started_at)) - coalesce(any_value(ab.blocked_s), 0) as active_s
+    from active_clipped as a
+    left join active_blocked as ab using (item_id)
     group by a.item_id
 ),
 
@@ -128,13 +134,13 @@ handoff_counts as (
 
 owners as (
     select item_id, owner_id from core.ownership_intervals where owner_id is not null
-    union select item_id, from_owner from marts.handoffs
-    union select item_id, to_owner from marts.handoffs
+    union all select item_id, from_owner from marts.handoffs
+    union all select item_id, to_owner from marts.handoffs
 ),
 
 owner_teams as (
     select item_id, from_team as team from marts.handoffs
-    union select item_id, to_team from marts.handoffs
+    union all select item_id, to_team from marts.handoffs
 ),
 
 owner_counts as (
@@ -145,18 +151,25 @@ team_counts as (
     select item_id, count(distinct team) as distinct_teams from owner_teams group by item_id
 ),
 
+first_rejections as (
+    select item_id, min(decided_at) as rejected_at
+    from marts.approval_waits
+    where outcome in ('rejected', 'changes_requested')
+    group by item_id
+),
+
 approval_stats as (
     select
         w.item_id,
         count(*) as approval_requests,
-        count(*) filter (where exists (select 1 from marts.approval_waits as r where r.item_id = w.item_id
-            and r.outcome in ('rejected', 'changes_requested') and r.decided_at < w.requested_at))
-            as approval_rounds,
+        -- a request after a rejection or a change request: another round
+        count(*) filter (where fr.rejected_at < w.requested_at) as approval_rounds,
         sum(w.calendar_s) as approval_wait_s,
         sum(w.business_s) as approval_wait_business_s,
         count(*) filter (where w.outcome = 'approved' and w.calendar_s < 300 and coalesce(w.review_body, '') = '')
             as fast_approvals
     from marts.approval_waits as w
+    left join first_rejections as fr using (item_id)
     group by w.item_id
 ),
 
