@@ -2,6 +2,17 @@
 -- snapshot (raw.jira__issue_ids) were deleted or moved away and are dropped. Each payload is parsed once.
 -- depends_on: raw.jira__issues, raw.jira__issue_ids, raw.jira__fields
 -- key: issue_id
+-- The site's ids of the Team and Flagged custom fields, so that the payload's one parse reads them too.
+set variable jira_team_field = (
+    select coalesce(max(payload->>'id') filter (where lower(payload->>'name') = 'team'), 'customfield_10001')
+    from raw.jira__fields
+);
+
+set variable jira_flagged_field = (
+    select coalesce(max(payload->>'id') filter (where lower(payload->>'name') = 'flagged'), 'customfield_10021')
+    from raw.jira__fields
+);
+
 create or replace table staging.stg_jira__issues as
 with superseded as (
     -- older versions of an issue, found on the narrow keys so that only the payloads kept are parsed
@@ -23,15 +34,6 @@ reconcile as (
     qualify dense_rank() over (partition by partition order by updated desc) = 1
 ),
 
-custom_fields as (
-    select
-        coalesce(max(payload->>'id') filter (where lower(payload->>'name') = 'team'), 'customfield_10001')
-            as team_field,
-        coalesce(max(payload->>'id') filter (where lower(payload->>'name') = 'flagged'), 'customfield_10021')
-            as flagged_field
-    from raw.jira__fields
-),
-
 parsed as (
     select
         latest.id,
@@ -50,7 +52,8 @@ parsed as (
                             "accountType": "VARCHAR"},
                 "created": "VARCHAR", "updated": "VARCHAR", "resolution": {"name": "VARCHAR"},
                 "resolutiondate": "VARCHAR", "priority": {"name": "VARCHAR"}, "labels": ["VARCHAR"],
-                "parent": {"key": "VARCHAR"}, "issuelinks": "JSON"
+                "parent": {"key": "VARCHAR"}, "issuelinks": "JSON",
+                "' || getvariable('jira_team_field') || '": "JSON", "' || getvariable('jira_flagged_field') || '": "JSON"
             },
             "changelog": {"histories": [{
             "id": "VARCHAR", "created": "VARCHAR",
@@ -59,11 +62,8 @@ parsed as (
             "items": [{"field": "VARCHAR", "from": "VARCHAR", "fromString": "VARCHAR", "to": "VARCHAR",
                        "toString": "VARCHAR"}]
         }]}
-        }') as p,
-        json_extract(latest.payload, '$.fields."' || cf.team_field || '"') as team_value,
-        json_extract(latest.payload, '$.fields."' || cf.flagged_field || '"') as flagged_value
+        }') as p
     from latest
-    cross join custom_fields as cf
 ),
 
 renamed as (
@@ -91,8 +91,8 @@ renamed as (
         p.fields.assignee as assignee,
         p.fields.reporter as reporter,
         p.fields.creator as creator,
-        team_value,
-        flagged_value,
+        struct_extract(p.fields, getvariable('jira_team_field')) as team_value,
+        struct_extract(p.fields, getvariable('jira_flagged_field')) as flagged_value,
         p.changelog.histories as embedded_histories,
         loaded_at
     from parsed
