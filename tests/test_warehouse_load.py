@@ -190,3 +190,23 @@ def test_issues_missing_from_the_latest_reconcile_are_dropped(tmp_path: Path) ->
     run_models(db, Config(), MON)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select item_id from marts.item_flow").fetchall() == [("jira:PAY-1",)]
+
+
+def test_a_timeline_event_fetched_again_with_a_new_payload_is_staged_once_as_last_fetched(tmp_path: Path) -> None:
+    repo = "acme/web"
+
+    def event(id_: int, state: str) -> dict:
+        return {"repository": repo, "issue_number": 7,
+                "event": {"id": id_, "event": "reviewed", "user": {"login": "bob"}, "state": state,
+                          "submitted_at": "2024-03-04T10:00:00Z"}}
+
+    for run, (state, other) in enumerate([("approved", 11), ("dismissed", 12)]):
+        landing = Landing(tmp_path / f"landing{run}", "github", repo)
+        landing.write_page("timeline_events", [event(10, state), event(other, "commented")])
+        landing.finish({"since": "2024-03-05T00:00:00Z"})
+        load(tmp_path / "w.duckdb", tmp_path / f"landing{run}")
+    run_models(tmp_path / "w.duckdb", Config(), datetime(2024, 4, 1, tzinfo=UTC))
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.github__timeline_events").fetchone()[0] == 4
+        assert con.execute("select event_id, review_state from staging.stg_github__timeline_events "
+                           "order by event_id").fetchall() == [(10, "dismissed"), (11, "commented"), (12, "commented")]

@@ -5,9 +5,10 @@
 create or replace table staging.stg_github__timeline_events as
 with superseded as (
     -- older copies of an event (its payload changes, e.g. when a review is dismissed), found on the narrow
-    -- keys so that only the payloads kept are parsed
+    -- keys so that only the payloads kept are parsed; few events have more than one copy
     select id, updated
     from raw.github__timeline_events
+    semi join (select id from raw.github__timeline_events group by id having count(*) > 1) using (id)
     qualify row_number() over (partition by id order by loaded_at desc, updated desc) > 1
 ),
 
