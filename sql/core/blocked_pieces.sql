@@ -12,19 +12,25 @@ items as (
     select item_id, source, created_at, team, is_flagged from core.work_items
 ),
 
+run_starts as (
+    -- a not-done visit after a done one (or the first visit) starts a run; prev_state / next_state are the
+    -- lag / lead status_intervals computed already
+    select item_id, visit_no, entered_at
+    from core.status_intervals
+    where state <> 'done' and coalesce(prev_state, 'done') = 'done'
+),
+
+run_ends as (
+    select item_id, visit_no, exited_at, is_open
+    from core.status_intervals
+    where state <> 'done' and coalesce(next_state, 'done') = 'done'
+),
+
 not_done as (
-    -- maximal runs of not-done visits per item
-    select item_id, min(entered_at) as started_at, max(exited_at) as ended_at, bool_or(is_open) as is_open
-    from (
-        select *, sum(is_new::int) over (partition by item_id order by visit_no) as run_no
-        from (
-            -- prev_state is the state of the visit before (a lag status_intervals computed already)
-            select *, (state <> 'done') is distinct from (prev_state <> 'done') as is_new
-            from core.status_intervals
-        )
-    )
-    where state <> 'done'
-    group by item_id, run_no
+    -- maximal runs of not-done visits per item: each start with the first end at or after it
+    select s.item_id, s.entered_at as started_at, e.exited_at as ended_at, e.is_open
+    from run_starts as s
+    asof join run_ends as e on e.item_id = s.item_id and e.visit_no >= s.visit_no
 ),
 
 blocked_status as (
