@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,3 +211,14 @@ def test_a_timeline_event_fetched_again_with_a_new_payload_is_staged_once_as_las
         assert con.execute("select count(*) from raw.github__timeline_events").fetchone()[0] == 4
         assert con.execute("select event_id, review_state from staging.stg_github__timeline_events "
                            "order by event_id").fetchall() == [(10, "dismissed"), (11, "commented"), (12, "commented")]
+
+
+def test_duckdb_threads_default_to_one_more_than_cores_and_a_bad_value_is_one_clear_error(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    monkeypatch.delenv("FLOWLENS_DUCKDB_THREADS", raising=False)
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        assert con.execute("select current_setting('threads')").fetchone()[0] == (os.cpu_count() or 1) + 1
+    monkeypatch.setenv("FLOWLENS_DUCKDB_THREADS", "two")
+    with pytest.raises(WarehouseError, match="FLOWLENS_DUCKDB_THREADS must be a whole number.*'two'"), \
+            warehouse.connect(tmp_path / "w.duckdb"):
+        pass
