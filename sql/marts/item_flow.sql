@@ -56,34 +56,20 @@ window_ as (
     where started_at is not null
 ),
 
-to_merge as (
-    -- blocked: every blocked piece; waiting: waiting visits and blocked pieces (METRICS.md's waiting time)
-    select item_id, 'blocked' as measure, started_at, ended_at from core.blocked_pieces
-    union all
-    select item_id, 'waiting', started_at, ended_at from core.blocked_pieces
-    union all
-    select item_id, 'waiting', entered_at, exited_at from visits
-    where state in ('queue', 'approval', 'decision', 'blocked')
-),
-
-merged as (
-    -- overlapping intervals of a measure merge into one (islands: a new one starts past every end before it)
-    select item_id, measure, min(started_at) as started_at, max(ended_at) as ended_at
+blocked_union as (
+    -- overlapping blocked pieces merge into one (islands: a new one starts past every end before it)
+    select item_id, min(started_at) as started_at, max(ended_at) as ended_at
     from (
-        select *, sum(is_new) over (partition by item_id, measure order by started_at, ended_at) as island
+        select *, sum(is_new) over (partition by item_id order by started_at, ended_at) as island
         from (
             select *, case when started_at <= max(ended_at) over (
-                partition by item_id, measure order by started_at, ended_at
+                partition by item_id order by started_at, ended_at
                 rows between unbounded preceding and 1 preceding
             ) then 0 else 1 end as is_new
-            from to_merge
+            from core.blocked_pieces
         )
     )
-    group by item_id, measure, island
-),
-
-blocked_union as (
-    select item_id, started_at, ended_at from merged where measure = 'blocked'
+    group by item_id, island
 ),
 
 active_clipped as (
@@ -110,19 +96,42 @@ active_time as (
     group by a.item_id
 ),
 
+waiting_visits as (
+    select v.item_id, greatest(v.entered_at, w.started_at) as started_at, least(v.exited_at, w.ends_at) as ended_at
+    from visits as v
+    join window_ as w using (item_id)
+    where v.state in ('queue', 'approval', 'decision', 'blocked') and v.entered_at < w.ends_at
+        and v.exited_at > w.started_at
+),
+
+blocked_clipped as (
+    select b.item_id, greatest(b.started_at, w.started_at) as started_at, least(b.ended_at, w.ends_at) as ended_at
+    from blocked_union as b
+    join window_ as w using (item_id)
+    where b.started_at < w.ends_at and b.ended_at > w.started_at
+),
+
+waiting_parts as (
+    -- waiting time is the union of waiting visits and blocked pieces (METRICS.md); neither set overlaps itself,
+    -- so the union is both sums less their pairwise overlaps
+    select item_id, 'waiting_visit' as part, epoch(ended_at) - epoch(started_at) as seconds from waiting_visits
+    union all
+    select item_id, 'blocked', epoch(ended_at) - epoch(started_at) from blocked_clipped
+    union all
+    select a.item_id, 'overlap', epoch(least(a.ended_at, b.ended_at)) - epoch(greatest(a.started_at, b.started_at))
+    from waiting_visits as a
+    join blocked_clipped as b on b.item_id = a.item_id and b.started_at < a.ended_at and b.ended_at > a.started_at
+),
+
 waiting_and_blocked as (
-    -- the waiting union and the union of all blocked pieces, each cut to the cycle
+    -- both cut to the cycle
     select
-        u.item_id,
-        sum(u.seconds) filter (where u.measure = 'waiting') as waiting_s,
-        sum(u.seconds) filter (where u.measure = 'blocked') as blocked_s
-    from (
-        select p.item_id, p.measure,
-            greatest(epoch(least(p.ended_at, w.ends_at)) - epoch(greatest(p.started_at, w.started_at)), 0) as seconds
-        from merged as p
-        join window_ as w using (item_id)
-    ) as u
-    group by u.item_id
+        item_id,
+        coalesce(sum(seconds) filter (where part <> 'overlap'), 0)
+            - coalesce(sum(seconds) filter (where part = 'overlap'), 0) as waiting_s,
+        sum(seconds) filter (where part = 'blocked') as blocked_s
+    from waiting_parts
+    group by item_id
 ),
 
 handoff_counts as (
