@@ -10,9 +10,9 @@ with issues as (
 ),
 
 sequence as (
-    -- the window sorts only the narrow keys; the wide columns join back on the change item key
+    -- the window sorts only the narrow keys; the wide columns join back on the row id
     select
-        issue_id, history_id, item_index,
+        rowid as change_row,
         row_number() over (
             partition by issue_id
             order by created_at, history_id, field_lower <> 'status', item_index
@@ -25,7 +25,7 @@ ordered as (
         issues.item_id, issues.project_key, ci.history_id, ci.created_at, ci.author_user, ci.field, ci.field_lower,
         ci.from_value, ci.from_string, ci.to_value, ci.to_string, sequence.ord
     from staging.stg_jira__change_items as ci
-    join sequence using (issue_id, history_id, item_index)
+    join sequence on sequence.change_row = ci.rowid
     join issues using (issue_id)
 ),
 
@@ -45,6 +45,11 @@ people as (
     select raw_id, person_id, is_bot from core.people
 ),
 
+jira_people as (
+    -- by the Jira user itself: no 'jira:' prefix built for each of millions of changes
+    select substr(raw_id, 6) as jira_user, person_id, is_bot from core.people where raw_id like 'jira:%'
+),
+
 resolved as (
     select
         ordered.* exclude (from_value, to_value, author_user),
@@ -57,7 +62,7 @@ resolved as (
         coalesce(from_status.status_name, ordered.from_string) as from_status,
         coalesce(to_status.status_name, ordered.to_string) as to_status
     from ordered
-    left join people as author on author.raw_id = 'jira:' || ordered.author_user
+    left join jira_people as author on author.jira_user = ordered.author_user
     left join users as fu on ordered.field_lower = 'assignee' and fu.lookup = ordered.from_value
     left join users as tu on ordered.field_lower = 'assignee' and tu.lookup = ordered.to_value
     left join staging.stg_jira__statuses as from_status
