@@ -4,7 +4,8 @@
 -- depends_on: core.github_events, core.work_items
 -- key: item_id, request_ord, requested_of
 create or replace table core.review_requests as
-with events as (
+with events as not materialized (
+    -- read where used: materialised for its several readers, every column of millions of events would be copied
     select * from core.github_events where kind = 'pull_request'
 ),
 
@@ -26,11 +27,16 @@ merges as (
     select item_id, ord, event_at, actor_id from events where event = 'merged'
 ),
 
+first_merges as (
+    select item_id, min(event_at) as merged_at from merges group by item_id
+),
+
 closes as (
+    -- closed without a merge before
     select c.item_id, c.ord, c.event_at, c.actor_id
     from events as c
-    where c.event = 'closed'
-        and not exists (select 1 from merges as m where m.item_id = c.item_id and m.event_at <= c.event_at)
+    left join first_merges as m on m.item_id = c.item_id
+    where c.event = 'closed' and (m.merged_at is null or m.merged_at > c.event_at)
 ),
 
 candidates as (

@@ -26,11 +26,18 @@ regressions as (
     where prev_state in ('approval', 'queue') and state = 'backlog'
 ),
 
+first_approvals as (
+    select item_id, min(decided_at) as approved_at
+    from marts.approval_waits
+    where outcome = 'approved'
+    group by item_id
+),
+
 reapprovals as (
+    -- an approval requested again after one was given
     select w.item_id, 'reapproval', w.requested_at, null, w.event_ord
     from marts.approval_waits as w
-    where exists (select 1 from marts.approval_waits as a where a.item_id = w.item_id
-        and a.outcome = 'approved' and a.decided_at < w.requested_at)
+    join first_approvals as a on a.item_id = w.item_id and a.approved_at < w.requested_at
 ),
 
 dismissals as (
