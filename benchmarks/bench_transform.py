@@ -43,7 +43,10 @@ else:
     toml = base / "flowlens.toml"
     toml.write_text(config_toml(skeleton(org, scale, seed)))
     if step == "rebuild":
-        timings = run_models(base / "warehouse.duckdb", load_config(toml), org.now)
+        cfg = load_config(toml)
+        t1 = time.perf_counter()
+        timings = run_models(base / "warehouse.duckdb", cfg, org.now)
+        out["run_models_s"] = time.perf_counter() - t1  # every model and the commit
         out["models"] = [[n, rows, s] for n, rows, s in timings]
     else:  # explain: the named models, over tables the rebuild left
         texts = {}
@@ -128,7 +131,8 @@ def run(scale: str) -> dict:
     figures = {k: meta[k] for k in ("summary", "pages_gb", "generate_s", "generate_peak_rss_mb",
                                     "generate_worker_peak_rss_mb", "load_s",
                                     "load_peak_rss_mb", "raw_rows")}
-    figures["rebuild_s"] = round(sum(t[2] for t in rb["models"]), 1)
+    figures["rebuild_s"] = round(rb["run_models_s"], 1)
+    figures["rebuild_models_s"] = round(sum(t[2] for t in rb["models"]), 1)
     figures["rebuild_process_s"] = round(rb["seconds"], 1)
     figures["rebuild_peak_rss_mb"] = round(rb["peak_rss_mb"])
     figures["warehouse_read_before_s"] = round(read_s, 1)
