@@ -38,7 +38,10 @@ initially_present as (
 ),
 
 events as (
-    select ev.*, items.kind, items.author_login
+    -- numbered before the people lookups: the window then sorts logins, not the longer person ids
+    select
+        ev.*, items.kind, items.author_login,
+        row_number() over (partition by ev.item_id order by ev.event_at, ev.event_id, ev.raw_id) as ord
     from staging.stg_github__timeline_events as ev
     join items using (item_id)
     -- one CASE, not a chain of conditions: DuckDB multiplies a default selectivity per condition, estimates a
@@ -75,8 +78,7 @@ timeline as (
     events.event_id,
     events.event,
     events.event_at,
-    row_number() over (partition by events.item_id order by events.event_at, events.event_id, events.raw_id)
-        as ord,
+    events.ord,
     actor.person_id as actor_id,
     coalesce(actor.is_bot, events.actor_login like '%[bot]', false) as actor_is_bot,
     author.person_id as author_id,
