@@ -72,35 +72,14 @@ blocked_union as (
     group by item_id, island
 ),
 
-active_clipped as (
-    select v.item_id, greatest(v.entered_at, w.started_at) as started_at, least(v.exited_at, w.ends_at) as ended_at
+clipped_visits as (
+    -- the active and the waiting visits, cut to the cycle
+    select
+        v.item_id, v.state = 'active' as is_active,
+        greatest(v.entered_at, w.started_at) as started_at, least(v.exited_at, w.ends_at) as ended_at
     from visits as v
     join window_ as w using (item_id)
-    where v.state = 'active' and v.entered_at < w.ends_at and v.exited_at > w.started_at
-),
-
-active_blocked as (
-    -- active visits do not overlap one another, nor do the merged blocked intervals: pairwise overlaps add up
-    select a.item_id,
-        sum(epoch(least(a.ended_at, b.ended_at)) - epoch(greatest(a.started_at, b.started_at))) as blocked_s
-    from active_clipped as a
-    join blocked_union as b
-        on b.item_id = a.item_id and b.started_at < a.ended_at and b.ended_at > a.started_at
-    group by a.item_id
-),
-
-active_time as (
-    select a.item_id, sum(epoch(a.ended_at) - epoch(a.started_at)) - coalesce(any_value(ab.blocked_s), 0) as active_s
-    from active_clipped as a
-    left join active_blocked as ab using (item_id)
-    group by a.item_id
-),
-
-waiting_visits as (
-    select v.item_id, greatest(v.entered_at, w.started_at) as started_at, least(v.exited_at, w.ends_at) as ended_at
-    from visits as v
-    join window_ as w using (item_id)
-    where v.state in ('queue', 'approval', 'decision', 'blocked') and v.entered_at < w.ends_at
+    where v.state in ('active', 'queue', 'approval', 'decision', 'blocked') and v.entered_at < w.ends_at
         and v.exited_at > w.started_at
 ),
 
@@ -111,26 +90,31 @@ blocked_clipped as (
     where b.started_at < w.ends_at and b.ended_at > w.started_at
 ),
 
-waiting_parts as (
-    -- waiting time is the union of waiting visits and blocked pieces (METRICS.md); neither set overlaps itself,
-    -- so the union is both sums less their pairwise overlaps
-    select item_id, 'waiting_visit' as part, epoch(ended_at) - epoch(started_at) as seconds from waiting_visits
+parts as (
+    -- visits do not overlap one another, nor do the merged blocked intervals: pairwise overlaps add up
+    select item_id, case when is_active then 'active' else 'waiting_visit' end as part,
+        epoch(ended_at) - epoch(started_at) as seconds
+    from clipped_visits
     union all
     select item_id, 'blocked', epoch(ended_at) - epoch(started_at) from blocked_clipped
     union all
-    select a.item_id, 'overlap', epoch(least(a.ended_at, b.ended_at)) - epoch(greatest(a.started_at, b.started_at))
-    from waiting_visits as a
+    select a.item_id, case when a.is_active then 'active_blocked' else 'waiting_blocked' end,
+        epoch(least(a.ended_at, b.ended_at)) - epoch(greatest(a.started_at, b.started_at))
+    from clipped_visits as a
     join blocked_clipped as b on b.item_id = a.item_id and b.started_at < a.ended_at and b.ended_at > a.started_at
 ),
 
-waiting_and_blocked as (
-    -- both cut to the cycle
+flow_times as (
+    -- active: active visits less the blocked time in them; waiting: the union of waiting visits and blocked
+    -- pieces (METRICS.md), i.e. both sums less their overlaps
     select
         item_id,
-        coalesce(sum(seconds) filter (where part <> 'overlap'), 0)
-            - coalesce(sum(seconds) filter (where part = 'overlap'), 0) as waiting_s,
+        sum(seconds) filter (where part = 'active') - coalesce(sum(seconds) filter (where part = 'active_blocked'), 0)
+            as active_s,
+        coalesce(sum(seconds) filter (where part in ('waiting_visit', 'blocked')), 0)
+            - coalesce(sum(seconds) filter (where part = 'waiting_blocked'), 0) as waiting_s,
         sum(seconds) filter (where part = 'blocked') as blocked_s
-    from waiting_parts
+    from parts
     group by item_id
 ),
 
@@ -237,8 +221,8 @@ joined as (
         case when cycle.started_at is not null
             then epoch(coalesce(cycle.finished_at, (select as_of from as_of))) - epoch(cycle.started_at) end
             as cycle_s,
-        greatest(coalesce(act.active_s, 0), 0) as active_s,
-        coalesce(wb.waiting_s, 0) as waiting_s,
+        greatest(coalesce(ft.active_s, 0), 0) as active_s,
+        coalesce(ft.waiting_s, 0) as waiting_s,
         coalesce(hc.handoffs, 0) as handoffs,
         coalesce(hc.team_handoffs, 0) as team_handoffs,
         coalesce(hc.bounces, 0) as bounces,
@@ -253,7 +237,7 @@ joined as (
         coalesce(ds.decision_requests, 0) as decision_requests,
         coalesce(ds.decision_wait_s, 0) as decision_wait_s,
         coalesce(ds.decision_wait_business_s, 0) as decision_wait_business_s,
-        coalesce(wb.blocked_s, 0) as blocked_s,
+        coalesce(ft.blocked_s, 0) as blocked_s,
         coalesce(rc.reversals, 0) as reversals,
         case when coalesce(cycle.current_state, '') <> 'done'
             then epoch((select as_of from as_of)) - epoch(items.created_at) end as age_s,
@@ -262,8 +246,7 @@ joined as (
         items.calendar
     from items
     left join cycle using (item_id)
-    left join active_time as act using (item_id)
-    left join waiting_and_blocked as wb using (item_id)
+    left join flow_times as ft using (item_id)
     left join handoff_counts as hc using (item_id)
     left join approval_stats as ap using (item_id)
     left join decision_stats as ds using (item_id)
