@@ -80,8 +80,9 @@ def _session(con: duckdb.DuckDBPyConnection) -> None:
     limit = os.environ.get("FLOWLENS_DUCKDB_MEMORY_LIMIT")
     if limit:
         con.execute("set memory_limit = ?", [limit])
-    # One thread more than cores: DuckDB's workers also wait on writes and spills, and on 2 cores a third kept
-    # the CPUs busier (a million-item rebuild: 116-119 s against 122-129 s with 2).
+    # One thread more than cores: DuckDB's workers also wait on reads, writes and spills. On 2 cores a million-
+    # item rebuild took 119.0 s with 3 threads against 120.5 s with 2 on cached pages, 116-119 s against 122-129 s
+    # when pages had to be read, and 127 s with 4 (benchmarks/README.md).
     threads = os.environ.get("FLOWLENS_DUCKDB_THREADS") or str((os.cpu_count() or 1) + 1)
     if not threads.isdigit() or int(threads) < 1:
         raise WarehouseError(f"FLOWLENS_DUCKDB_THREADS must be a whole number of threads, 1 or more (got {threads!r})")
