@@ -16,7 +16,7 @@ FlowState = Literal["backlog", "active", "queue", "approval", "decision", "block
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-# Tried after the configured patterns when use_default_patterns is on (METRICS.md "Flow states").
+# Tried after the configured patterns when use_default_patterns is on (docs/metrics.md, "Flow states").
 DEFAULT_PATTERNS: list[tuple[str, str]] = [
     ("pending approval|awaiting approval|sign.?off|approval|review", "approval"),
     ("needs decision|awaiting input|awaiting decision|escalated|on hold", "decision"),

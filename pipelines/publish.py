@@ -1,7 +1,7 @@
 """Publish: copy the finished warehouse beside the BI snapshot and rename it into place (atomic on POSIX).
 
 BI tools open only the published file, so they never hold the lock the pipeline needs, and a reader sees
-either the previous snapshot or the new one, never a half-built one (DESIGN.md, "Known traps").
+either the previous snapshot or the new one, never a half-built one (docs/design.md, "Known traps").
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ class GitHubResource(_Flowlens):
 
 
 class WarehouseResource(_Flowlens):
-    """The working warehouse file. Its connection always closes, even when the asset fails (DESIGN.md)."""
+    """The working warehouse file. Its connection always closes, even when the asset fails (docs/design.md)."""
 
     @contextmanager
     def connection(self, read_only: bool = False) -> Iterator[Any]:

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of API requests answered with 429/403/502/503 or a reset connection")
     p.add_argument("--latency-ms", type=float, default=0.0, help="mean added latency per request")
     p.add_argument("--write-truth", metavar="FILE",
-                   help="instead of serving, write what METRICS.md says every item's metrics are (JSON)")
+                   help="instead of serving, write what docs/metrics.md says every item's metrics are (JSON)")
     p.add_argument("--write-config", metavar="FILE",
                    help="instead of serving, write a flowlens.toml describing the organisation")
     p.add_argument("--write-pages", metavar="DIR",

@@ -1,6 +1,6 @@
 """GitHub GraphQL emulator (`POST /api/graphql`) over GitHub's real public schema.
 
-The schema is built once per process from ../shared/specs (about 1.5 s) and resolvers are attached to
+The schema is built once per process from sandbox/specs (about 1.5 s) and resolvers are attached to
 the fields the sandbox serves; objects are dicts carrying `__typename` plus the model object under
 `_obj` for nested connections. Cost and node limits are computed before execution, as GitHub does.
 """

@@ -362,7 +362,7 @@ class Sandbox:
         return f"http://{host}:{port}"
 
     def env(self) -> dict[str, str]:
-        """The variables of DESIGN.md that point a client at this sandbox."""
+        """The variables of docs/design.md that point a client at this sandbox."""
         person = self.app.store.people[self.app.store.jira_user_pid]
         env = {"JIRA_URL": self.url}
         if self.app.jira_deployment == "cloud":

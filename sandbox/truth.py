@@ -1,6 +1,6 @@
 """The sandbox's ground truth: flow metrics computed straight from the semantic Store.
 
-Follows ../shared/METRICS.md and docs/metrics-rulings.md, independently of any API rendering or SQL, so the
+Follows docs/metrics.md and docs/metrics-rulings.md, independently of any API rendering or SQL, so the
 warehouse's marts can be compared with it item by item. Durations are seconds; open intervals are cut at as_of.
 """
 

@@ -15,8 +15,8 @@ from connectors.github import GitHubSettings, connect, is_bot, matches
 from connectors.http import AuthError, ConnectorError, HttpSettings, NotFoundError
 from tests.scripted import ScriptedServer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RECORDED = SHARED / "fixtures" / "github-recorded"
+SPECS = Path(__file__).resolve().parents[1] / "sandbox" / "specs"
+RECORDED = Path(__file__).resolve().parent / "fixtures" / "github-recorded"
 FAST = HttpSettings(backoff_base_s=0.05, backoff_max_s=0.2, max_retries=8, connect_timeout_s=2, read_timeout_s=20,
                     secondary_min_wait_s=0.2)
 TOKEN = "ghp_testtoken1234567890"
@@ -39,7 +39,7 @@ _landed_in = landed
 # -- queries and settings ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def schema():
-    return build_schema((SHARED / "specs" / "github-graphql-schema.graphql").read_text(), assume_valid_sdl=True)
+    return build_schema((SPECS / "github-graphql-schema.graphql").read_text(), assume_valid_sdl=True)
 
 
 @pytest.mark.parametrize("name", ["REPO_PAGE", "VIEWER_ORGS", "ORG_REPOS", "timelines_1", "timelines_10",

@@ -29,7 +29,7 @@ from sandbox.model import (
     Team,
 )
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "sandbox" / "specs"
 T0 = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)  # 10:30 in the user's zone (Europe/Moscow, +0300)
 BIG = "AL-3"  # the issue with more histories than Cloud embeds
 

@@ -17,7 +17,7 @@ from pipelines.config import Config
 from pipelines.warehouse import WarehouseError, load, models, read_cursors, run_models
 from tests.test_warehouse_rules import MON, Org, mixed_org
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github-recorded"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github-recorded"
 RAW_TABLES = ("jira__issues", "jira__changelogs", "jira__statuses", "github__pull_requests",
               "github__timeline_events")
 
