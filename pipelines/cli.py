@@ -110,12 +110,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     from connectors.http import ConnectorError
     from pipelines.config import ConfigError, load_config
     from pipelines.resources import GitHubResource, JiraResource, SourceSkipped
+    from pipelines.sqlmodels import ModelError
+    from pipelines.warehouse import models
 
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
         return _fail(str(e))
     print(f"configuration: {cfg.path or 'none (defaults: everything the credentials can see)'}: ok")
+    try:
+        print(f"models: {len(models())} in sql/, each header matching what its SQL reads: ok")
+    except ModelError as e:
+        return _fail(str(e))
     problems, reached = 0, 0
     for name, res in (("Jira", JiraResource(config_path=args.config)), ("GitHub", GitHubResource(config_path=args.config))):
         try:

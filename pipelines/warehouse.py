@@ -1,4 +1,4 @@
-"""The warehouse: load landed pages into raw.*, run the SQL models in sql/ in declared dependency order."""
+"""The warehouse: load landed pages into raw.*, run the SQL models in sql/ in dependency order."""
 
 from __future__ import annotations
 
@@ -19,25 +19,14 @@ import duckdb
 
 from connectors.landing import MANIFEST
 from pipelines.config import WEEKDAYS, Config
+from pipelines.sqlmodels import LAYERS, Model, ModelError, load_models  # noqa: F401 - re-exported
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-LAYERS = ("staging", "core", "marts")
-_DEPENDS = re.compile(r"^--\s*depends_on:\s*(.*)$", re.MULTILINE)
-_KEY = re.compile(r"^--\s*key:\s*(.*)$", re.MULTILINE)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class WarehouseError(Exception):
     """A load or model run failed; the warehouse is as it was before."""
-
-
-@dataclass(frozen=True)
-class Model:
-    name: str  # "marts.handoffs"
-    layer: str
-    path: Path
-    depends_on: tuple[str, ...]
-    key: tuple[str, ...] = ()  # the columns that identify a row (`-- key:` in the header), tested unique
 
 
 @dataclass
@@ -223,35 +212,9 @@ def read_cursors(path: duckdb.DuckDBPyConnection | str | os.PathLike) -> dict[tu
 # ---------------------------------------------------------------- models
 
 
-def models() -> list[Model]:
-    """Every model under sql/{staging,core,marts}, in dependency order (as declared in the headers)."""
-    found: dict[str, Model] = {}
-    for layer in LAYERS:
-        for f in sorted((SQL_DIR / layer).glob("*.sql")):
-            text = f.read_text(encoding="utf-8")
-            deps, key = (tuple(c.strip() for c in (m.group(1).split(",") if m else []) if c.strip())
-                         for m in (_DEPENDS.search(text), _KEY.search(text)))
-            found[f"{layer}.{f.stem}"] = Model(f"{layer}.{f.stem}", layer, f, deps, key)
-    order: list[Model] = []
-    state: dict[str, int] = {}
-
-    def visit(name: str, chain: tuple[str, ...]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            raise WarehouseError(f"dependency cycle: {' -> '.join(chain + (name,))}")
-        state[name] = 1
-        for d in found[name].depends_on:
-            if d.split(".")[0] in LAYERS:
-                if d not in found:
-                    raise WarehouseError(f"{found[name].path}: depends on unknown model {d}")
-                visit(d, chain + (name,))
-        state[name] = 2
-        order.append(found[name])
-
-    for name in found:
-        visit(name, ())
-    return order
+def models(sql_dir: Path | None = None) -> list[Model]:
+    """Every model under sql/{staging,core,marts}, in dependency order (read from the SQL: sqlmodels.py)."""
+    return load_models(sql_dir or SQL_DIR)
 
 
 def resolve_as_of(as_of: datetime | str | None = None) -> datetime:

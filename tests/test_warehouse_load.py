@@ -161,7 +161,9 @@ def test_a_failing_model_run_keeps_the_previous_marts(tmp_path: Path, monkeypatc
         run_models(db, Config(), "yesterday")
     broken = tmp_path / "sql"
     shutil.copytree(warehouse.SQL_DIR, broken)
-    (broken / "marts" / "team_weekly.sql").write_text("-- depends_on: marts.item_flow\nselect * from nowhere")
+    (broken / "marts" / "team_weekly.sql").write_text(  # parses, fails when run
+        "-- depends_on: marts.item_flow\ncreate or replace table marts.team_weekly as\n"
+        "select cast('not a number' as integer) as n from marts.item_flow")
     (broken / "marts" / "item_flow.sql").write_text(
         (broken / "marts" / "item_flow.sql").read_text().replace("order by item_id\n;", "limit 0\n;"))
     monkeypatch.setattr(warehouse, "SQL_DIR", broken)

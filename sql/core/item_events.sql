@@ -1,6 +1,6 @@
 -- Every event of every item in one log (Jira change items and GitHub timeline events), in event order:
 -- the trail every metric can be traced back to.
--- depends_on: core.jira_changes, core.github_events, core.work_items
+-- depends_on: core.jira_changes, core.github_events
 create or replace view core.item_events as
 select
     item_id, 'jira' as source, created_at as event_at, ord, history_id::varchar as event_id, field_lower as event_type,

@@ -2,7 +2,7 @@
 -- Jira: the first visit starts at creation with the status the first status change left from (or the
 -- current status); owner_id = the assignee at the visit's entry. Pull requests and GitHub issues: the visits
 -- of core.github_visits.
--- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.github_visits, core.status_map, core.calendar_hours, staging.stg_jira__issues, staging.stg_jira__statuses
+-- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.github_visits, core.status_map, core.calendar_intervals, core.calendar_hours, staging.stg_jira__issues, staging.stg_jira__statuses
 -- key: item_id, visit_no
 create or replace table core.status_intervals as
 with as_of as (

@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.review_requests, core.status_intervals, core.people, staging.stg_jira__approvals, core.calendar_hours, core.teams, core.memberships
+-- depends_on: core.work_items, core.review_requests, core.status_intervals, core.people, staging.stg_jira__approvals, core.calendar_intervals, core.calendar_hours, core.teams, core.memberships
 -- key: item_id, source_kind, event_ord, requested_of
 create or replace table marts.approval_waits as
 with as_of as (

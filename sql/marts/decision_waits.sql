@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.github_events, core.calendar_hours, core.teams, core.memberships
+-- depends_on: core.work_items, core.status_intervals, core.github_events, core.calendar_intervals, core.calendar_hours, core.teams, core.memberships
 -- key: item_id, source_kind, event_ord
 create or replace table marts.decision_waits as
 with as_of as (

@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.jira_changes, core.ownership_intervals, core.status_intervals, core.review_requests, core.teams, core.memberships
+-- depends_on: core.work_items, core.ownership_intervals, core.status_intervals, core.review_requests, core.teams, core.memberships
 -- key: item_id, event_ord, kind, to_owner
 create or replace table marts.handoffs as
 with items as (

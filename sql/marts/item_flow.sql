@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, core.github_events, staging.stg_github__pull_requests, marts.handoffs, marts.approval_waits, marts.decision_waits, marts.reversals, marts.wait_intervals, core.calendar_hours
+-- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, core.github_events, staging.stg_github__pull_requests, marts.handoffs, marts.approval_waits, marts.decision_waits, marts.reversals, marts.wait_intervals, core.calendar_intervals, core.calendar_hours
 -- key: item_id
 create or replace table marts.item_flow as
 with as_of as (

@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.jira_changes, core.github_events, marts.approval_waits
+-- depends_on: core.status_intervals, core.jira_changes, core.github_events, marts.approval_waits
 -- key: item_id, kind, event_ord
 create or replace table marts.reversals as
 with started as (

@@ -1,4 +1,4 @@
--- depends_on: marts.item_flow, marts.approval_waits, marts.decision_waits, core.teams, core.work_items
+-- depends_on: marts.item_flow, marts.approval_waits, marts.decision_waits, core.teams
 -- key: team, week_start
 create or replace table marts.team_weekly as
 with as_of as (

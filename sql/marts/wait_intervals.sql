@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, marts.approval_waits, marts.decision_waits, core.calendar_hours, core.teams, core.memberships
+-- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, marts.approval_waits, marts.decision_waits, core.calendar_intervals, core.calendar_hours, core.teams, core.memberships
 -- key: item_id, cause, started_at, waited_on
 create or replace table marts.wait_intervals as
 with as_of as (
