@@ -123,6 +123,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ModelError as e:
         return _fail(str(e))
     problems, reached = 0, 0
+    from pipelines.publish import PublishError, pseudonym_key
+
+    try:
+        pseudonym_key(cfg)
+    except PublishError as e:
+        problems += 1
+        print(f"privacy: {e}", file=sys.stderr)
     for name, res in (("Jira", JiraResource(config_path=args.config)), ("GitHub", GitHubResource(config_path=args.config))):
         try:
             source = res.connect(cfg)

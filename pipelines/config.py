@@ -153,8 +153,14 @@ class Decisions(_Strict):
     github_labels: list[str] = Field(default_factory=lambda: ["needs-decision", "needs-discussion"])
 
 
+PSEUDONYM_KEY_ENV = "FLOWLENS_PSEUDONYM_KEY"
+
+
 class Privacy(_Strict):
     min_group_size: int = Field(3, ge=1)
+    # Person ids and names in the published warehouse and the report become keyed hashes; the key comes from
+    # the environment (PSEUDONYM_KEY_ENV) and is never stored (docs/privacy.md).
+    pseudonymize: bool = False
 
 
 class Schedule(_Strict):

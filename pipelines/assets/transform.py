@@ -125,11 +125,14 @@ def published_warehouse_asset(model_keys: list[dg.AssetKey]) -> dg.AssetsDefinit
     @dg.asset(name="published_warehouse", group_name="publish", pool=WAREHOUSE_POOL, deps=model_keys or ["load"],
               kinds={"duckdb"}, automation_condition=AFTER_UPSTREAM, description="The BI snapshot: the finished warehouse copied and renamed into place.")
     def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        from pipelines.publish import publish
+        from pipelines.publish import PublishError, publish
 
         paths = warehouse.paths()
         t0 = time.perf_counter()
-        info = publish(paths.warehouse, paths.published)
+        try:
+            info = publish(paths.warehouse, paths.published, warehouse.config())
+        except PublishError as e:
+            raise dg.Failure(description=str(e), allow_retries=False) from None
         progress.emit({"stage": "publish", "event": "done", "path": str(paths.published), "bytes": info["bytes"],
                        "tables": info["tables"], "seconds": time.perf_counter() - t0})
         context.log.info(f"published {paths.published} ({info['bytes'] / 1e6:.1f} MB)")
