@@ -17,6 +17,7 @@ BENCHMARKS = {
     "jira": ("benchmarks.bench_jira", ("small", "medium")),
     "github": ("benchmarks.bench_github", ("small", "medium")),
     "transform": ("benchmarks.bench_transform", ("medium", "large")),
+    "report": ("benchmarks.bench_report", ("medium",)),
 }
 
 

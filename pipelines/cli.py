@@ -105,6 +105,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write report.html from the published warehouse (what the nightly run's `report` asset does)."""
+    from pipelines.config import ConfigError, load_config
+    from pipelines.report import write_report
+    from pipelines.resources import Home
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        return _fail(str(e))
+    if args.weeks is not None and args.weeks < 1:
+        return _fail(f"--weeks must be 1 or more (got {args.weeks})")
+    home = Home.from_env()
+    published, out = Path(args.published or home.published), Path(args.out or home.report)
+    if not published.is_file():
+        return _fail(f"no published warehouse at {published}: run `flowlens run` first (or pass --published)")
+    t0 = time.perf_counter()
+    write_report(published, out, cfg, weeks=args.weeks)
+    print(f"report: {out} ({out.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the configuration and reach every configured source; one line per problem."""
     from connectors.http import ConnectorError
@@ -167,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jira-deployment", choices=("cloud", "datacenter"), default="cloud")
     p = sub.add_parser("check", help="validate flowlens.toml and reach every configured source")
     _add_config(p)
+    p = sub.add_parser("report", help="write report.html (charts, offline) from the published warehouse")
+    _add_config(p)
+    p.add_argument("--weeks", type=int, metavar="N", help="the period: the last N weeks up to the data's as_of "
+                                                          "(default: report.weeks in flowlens.toml, else 12)")
+    p.add_argument("--published", metavar="PATH", help="default: FLOWLENS_HOME/published/flowlens.duckdb")
+    p.add_argument("--out", metavar="PATH", help="default: FLOWLENS_HOME/report.html")
 
     from sandbox import cli as sandbox_cli
 
@@ -174,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sandbox":
         return sandbox_cli.run(args)
-    handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check}
+    handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check, "report": cmd_report}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

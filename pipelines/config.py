@@ -163,6 +163,11 @@ class Privacy(_Strict):
     pseudonymize: bool = False
 
 
+class Report(_Strict):
+    # report.html covers the last `weeks` weeks up to the run's as_of
+    weeks: int = Field(12, ge=1, le=520)
+
+
 class Schedule(_Strict):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -179,6 +184,7 @@ class Config(_Strict):
     bots: Bots = Field(default_factory=Bots)
     decisions: Decisions = Field(default_factory=Decisions)
     privacy: Privacy = Field(default_factory=Privacy)
+    report: Report = Field(default_factory=Report)
     schedule: Schedule = Field(default_factory=Schedule)
     path: str | None = Field(None, exclude=True)
 

@@ -142,7 +142,7 @@ def published_warehouse_asset(model_keys: list[dg.AssetKey]) -> dg.AssetsDefinit
 
 
 @dg.asset(group_name="publish", deps=["published_warehouse"], kinds={"html"}, automation_condition=AFTER_UPSTREAM,
-          description="report.html: the headline metrics per team, self-contained.")
+          description="report.html: how work flows, as charts (offline, self-contained), from the published marts.")
 def report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from pipelines.report import write_report
 
