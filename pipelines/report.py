@@ -609,7 +609,7 @@ def vega_bundle(cache_dir: str | os.PathLike | None = None) -> str:
 CSS = """
 *{box-sizing:border-box} html{-webkit-text-size-adjust:100%}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;margin:0;background:#fafafa}
-main{max-width:720px;margin:0 auto;padding:16px 14px 40px;background:#fff}
+main{max-width:700px;margin:0 auto;padding:16px 14px 40px;background:#fff}
 h1{font-size:1.5rem;margin:.2rem 0 .3rem} h2{font-size:1.12rem;margin:0 0 .25rem}
 .meta{color:#555;font-size:.9rem;margin:.2rem 0}
 .controls{position:sticky;top:0;background:#fff;padding:.5rem 0;z-index:2;border-bottom:1px solid #eee}

@@ -153,7 +153,7 @@ def test_report_in_headless_chromium(page: Path) -> None:
         try:
             for domain in ("Runtime", "Log", "Network", "Page"):
                 browser.send(f"{domain}.enable")
-            for width, name in ((1280, "wide"), (400, "narrow")):
+            for width, name in ((400, "narrow"), (1280, "wide")):  # printed below from the wide page, as on a desk
                 browser.open(page.as_uri(), width)
                 assert browser.wait_for("document.body && document.body.getAttribute('data-ready')") == "yes", \
                     browser.errors()
@@ -171,7 +171,7 @@ def test_report_in_headless_chromium(page: Path) -> None:
             browser.wait_for("document.querySelectorAll('table.waits.on').length === 1")
             marks = json.loads(browser.evaluate(MARKS))
             assert all(n > 0 for n in marks.values()), marks
-            browser.screenshot(SCREENS / "report-narrow-payments.png")
+            browser.screenshot(SCREENS / "report-wide-payments.png")
             pdf = browser.pdf(SCREENS / "report.pdf")
             assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 3
             assert browser.errors() == []
