@@ -274,25 +274,32 @@ def _log_hours(title: str, hours: pl.Series) -> dict:
             "axis": alt.Axis(labelExpr=HOURS_LABEL, title=title, values=values, grid=True, labelOverlap="greedy")}
 
 
-def distribution(d: Data, key: str, frame_name: str, what: str, title: str, how: str, source: str,
-                 team_col: str) -> Section:
+BINS_PER_DECADE = 6  # histogram bins on the log axis: each is 10 ** (1/6), about 1.47 times the one before
+
+
+def distribution(d: Data, key: str, frame_name: str, what: str, title: str, how: str, source: str) -> Section:
+    """A histogram on a log axis (a dozen waits or a hundred thousand) with the p50, p85 and p95 lines."""
     alt = _alt()
     f = _with_team(d.frames[frame_name], d.frames["items"]).filter(pl.col("calendar_s") > 0)
-    dots = f.select("item_id", "item_team", hours=pl.col("calendar_s") / 3600,
-                    label=_duration_expr("calendar_s")).rename({"item_team": "team"})
+    hours = pl.max_horizontal(pl.col("calendar_s") / 3600, pl.lit(MIN_HOURS))
+    b = (hours.log10() * BINS_PER_DECADE).floor()
+    bars = f.group_by(pl.col("item_team").alias("team"), b.alias("b")).agg(n=pl.len()).with_columns(
+        lo=10 ** (pl.col("b") / BINS_PER_DECADE), hi=10 ** ((pl.col("b") + 1) / BINS_PER_DECADE)).with_columns(
+        range=_duration_expr_h("lo") + " to " + _duration_expr_h("hi"))
     lines = _percentile_lines(f, "calendar_s", d.teams, "item_team")
-    ticks = alt.Chart(dots).mark_tick(opacity=0.35, thickness=1).encode(
-        x=alt.X("hours:Q", **_log_hours(f"{what} (log scale)", dots["hours"])),
-        tooltip=[alt.Tooltip("item_id:N", title="item"), alt.Tooltip("label:N", title=what)])
-    ticks = ticks.transform_filter(_team_or_all("team"))
+    hist = alt.Chart(bars).mark_bar(color="#4c78a8", opacity=0.8).encode(
+        x=alt.X("lo:Q", **_log_hours(f"{what} (log scale)", pl.concat([bars["lo"], bars["hi"]]))), x2="hi:Q",
+        y=alt.Y("sum(n):Q", title="count"),
+        tooltip=[alt.Tooltip("range:N", title=what), alt.Tooltip("sum(n):Q", title="count")])
+    hist = hist.transform_filter(_team_or_all("team"))
     rules = alt.Chart(lines).mark_rule(color="#d62728", strokeWidth=2).encode(
         x="hours:Q", tooltip=[alt.Tooltip("label:N", title=what), alt.Tooltip("n:Q", title="of")])
     text = alt.Chart(lines.with_columns(  # stacked, so the three labels never overlap on a narrow screen
         y=pl.col("percentile").replace_strict({"p50": 8, "p85": 20, "p95": 32}, return_dtype=pl.Int64))).mark_text(
         align="left", dx=3, fontSize=11, color="#d62728").encode(x="hours:Q", y=alt.Y("y:Q", scale=None),
-                                                                   text="percentile:N")
+                                                                   text="label:N")
     rules, text = rules.transform_filter("datum.team == team"), text.transform_filter("datum.team == team")
-    spec = _base(alt.layer(ticks, rules, text), height=70, team_filter=None)
+    spec = _base(alt.layer(hist, rules, text).resolve_scale(y="independent"), height=150, team_filter=None)
     return Section(key, title, how, source, spec)
 
 
@@ -517,16 +524,17 @@ def longest_waits(d: Data, top: int = 12) -> Section:
 def sections(d: Data) -> list[Section]:
     out = [wait_ledger(d),
            distribution(d, "approval-dist", "approvals", "approval wait", "Approval waits",
-                        "Each tick is one approval or review decided in the period, placed by how long it waited; "
-                        "the red lines mark the median (p50), p85 and p95: the p85 is what someone asking for an "
-                        "approval should expect.", "marts.approval_waits", "item_team"),
+                        "How long the approvals and reviews decided in the period waited (each bar counts the waits "
+                        "of one range, on a log scale); the red lines mark the median (p50), p85 and p95: the p85 "
+                        "is what someone asking for an approval should expect.", "marts.approval_waits"),
            weekly_trend(d, "approval-trend", "approvals", "decided_at", "approval wait", "Approval waits by week",
                         "The median, p85 and p95 approval wait of the approvals decided each week; falling lines "
                         "mean approvals come faster, a p95 far above the p85 means a few requests are forgotten.",
                         "marts.approval_waits"),
            distribution(d, "decision-dist", "decisions", "decision latency", "Decision latency",
-                        "Each tick is one decision made in the period, placed by how long the work waited for it; "
-                        "the red lines mark the median (p50), p85 and p95.", "marts.decision_waits", "item_team"),
+                        "How long work waited for the decisions made in the period (each bar counts the waits of "
+                        "one range, on a log scale); the red lines mark the median (p50), p85 and p95.",
+                        "marts.decision_waits"),
            weekly_trend(d, "decision-trend", "decisions", "decided_at", "decision latency",
                         "Decision latency by week",
                         "The median, p85 and p95 wait for a decision, by the week it was made; rising lines mean "
