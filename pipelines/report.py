@@ -26,6 +26,7 @@ COLUMNS = [("team", "team"), ("items_finished", "items done"), ("handoffs_per_it
 DEFAULT_WEEKS = 12
 ALL = "all"  # the team selector's value for the whole organisation
 TWO_DAYS = 2 * 86400
+VALIDATE = False  # check every spec against the Vega-Lite schema (slow: seconds; the tests turn it on)
 CAUSES = ["queue", "approval", "review", "decision", "blocked", "dependency", "unowned"]
 WIP_STATES = ["active", "queue", "approval", "decision", "blocked"]
 
@@ -215,7 +216,7 @@ def _base(chart: Any, height: int = 260, team_filter: str | None = "datum.team =
     chart = chart.properties(width="container", height=height).add_params(alt.param(name="team", value=ALL))
     if team_filter:
         chart = chart.transform_filter(team_filter)
-    spec = chart.to_dict()
+    spec = chart.to_dict(validate=VALIDATE)
     spec.setdefault("config", {}).update({"view": {"stroke": None}, "axis": {"labelFontSize": 11, "titleFontSize": 11},
                                           "legend": {"orient": "bottom", "columns": 3, "labelFontSize": 11}})
     return spec

@@ -181,7 +181,9 @@ def test_report_in_headless_chromium(page: Path) -> None:
     assert (SCREENS / "report-wide.png").stat().st_size > 50_000
 
 
-def test_charts_read_polars_frames(bi: Built) -> None:
+def test_charts_read_polars_frames_and_are_valid_vega_lite(bi: Built, monkeypatch) -> None:
     d = report.load(bi.published, 12)
     assert all(isinstance(f, pl.DataFrame) for f in d.frames.values())
     assert d.frames["items"].height > 0 and d.teams
+    monkeypatch.setattr(report, "VALIDATE", True)  # the page is built without the (slow) schema check
+    assert [s.key for s in report.sections(d) if s.spec] == CHARTS
