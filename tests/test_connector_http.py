@@ -106,6 +106,8 @@ def test_unreachable_host_is_one_line():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    c = HttpClient(f"http://127.0.0.1:{port}", {}, HttpSettings(max_retries=1, backoff_base_s=0.01), service="Jira")
-    with pytest.raises(ConnectorError, match="Jira unreachable after 2 attempts"):
+    c = HttpClient(f"http://127.0.0.1:{port}", {}, HttpSettings(connect_retries=1, connect_backoff_s=0.01),
+                   service="Jira")
+    with pytest.raises(ConnectorError, match=r"^Jira unreachable: 127.0.0.1:\d+ refused the connection on GET "
+                       r"/rest/api/3/serverInfo \(2 attempts"):
         c.get_json("/rest/api/3/serverInfo")
