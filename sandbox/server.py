@@ -27,8 +27,12 @@ JIRA_API_TOKEN = "sandbox-jira-api-token"  # Cloud: Basic email:token
 JIRA_PAT = "sandbox-jira-personal-access-token"  # Data Center: Bearer
 GITHUB_TOKEN = "ghp_sandbox0000000000000000000000000000"
 
-FAULT_KINDS = ("429", "429_no_retry_after", "403_secondary", "403_secondary_no_retry_after",
-               "502_burst", "503", "reset", "slow")
+# What real services do now and then, and a client must ride out: the default kinds.
+TRANSIENT_KINDS = ("429", "429_no_retry_after", "403_secondary", "403_secondary_no_retry_after",
+                   "502_burst", "503", "reset")
+# Only when asked: a stall, and answers a client must refuse rather than load (a proxy's HTML login page
+# with status 200, a truncated JSON body, an empty JSON object where a page was due). Generic: both APIs.
+FAULT_KINDS = (*TRANSIENT_KINDS, "slow", "html_200", "malformed_json", "empty_json")
 
 
 @dataclass
@@ -86,11 +90,14 @@ class Router:
 @dataclass
 class FaultSettings:
     rate: float = 0.0  # share of API requests that fail
-    kinds: list[str] = field(default_factory=lambda: list(FAULT_KINDS[:-1]))  # "slow" only when asked
+    kinds: list[str] = field(default_factory=lambda: list(TRANSIENT_KINDS))
     retry_after_s: int = 1  # what Retry-After / X-RateLimit-Reset ask for (real services: up to 60 s)
     burst: int = 3  # consecutive 502s in a 502 burst
     slow_s: float = 20.0  # how long a "slow" response stalls before answering
     seed: int = 0
+    routes: list[str] = field(default_factory=list)  # route names faulted (e.g. "github.graphql"); [] = all
+    limit: int = 0  # at most this many faults (a 502 burst counts once); 0 = no limit
+    after: int = 0  # the first `after` requests (of `routes`, if given) are never faulted
 
 
 @dataclass
@@ -98,6 +105,7 @@ class Stats:
     requests: dict[str, int] = field(default_factory=dict)  # route name -> count (faulted ones included)
     faults: dict[str, int] = field(default_factory=dict)
     early_retries: int = 0  # requests for a URL sooner than its last Retry-After allowed
+    repositories: dict[str, int] = field(default_factory=dict)  # GitHub REST requests served per repository
 
 
 class App:
@@ -115,6 +123,8 @@ class App:
         self.latency_ms = 0.0
         self._fault_rng = random.Random(0)
         self._burst_left = 0
+        self._faults_started = 0
+        self._fault_candidates = 0
         self._not_before: dict[str, float] = {}
         from sandbox import github_api, jira_api  # the emulators register their routes
 
@@ -131,6 +141,7 @@ class App:
             self.faults = FaultSettings(**{**asdict(self.faults), **settings})
             self._fault_rng = random.Random(self.faults.seed)
             self._burst_left = 0
+            self._faults_started = self._fault_candidates = 0
             return self.faults
 
     def reset_stats(self) -> None:
@@ -150,7 +161,8 @@ class App:
         def stats(req: Request) -> Response:
             s = self.stats
             return json_response({"requests": s.requests, "total": sum(s.requests.values()),
-                                  "faults": s.faults, "early_retries": s.early_retries})
+                                  "faults": s.faults, "early_retries": s.early_retries,
+                                  "repositories": s.repositories})
 
         def reset(req: Request) -> Response:
             self.reset_stats()
@@ -194,18 +206,25 @@ class App:
     def count(self, name: str) -> None:
         self.stats.requests[name] = self.stats.requests.get(name, 0) + 1
 
-    def pick_fault(self, url: str) -> str | None:
+    def pick_fault(self, url: str, route: str = "") -> str | None:
         """Decide, deterministically from the fault seed, whether this request fails and how."""
         now = time.monotonic()
         with self.lock:
             if url in self._not_before and now < self._not_before[url] - 0.05:
                 self.stats.early_retries += 1
             f = self.faults
+            if f.routes and route not in f.routes:
+                return None
+            self._fault_candidates += 1
+            if self._fault_candidates <= f.after:
+                return None
             if self._burst_left > 0:
                 self._burst_left -= 1
                 kind = "502_burst"
-            elif f.rate > 0 and f.kinds and self._fault_rng.random() < f.rate:
+            elif (f.rate > 0 and f.kinds and (not f.limit or self._faults_started < f.limit)
+                  and self._fault_rng.random() < f.rate):
                 kind = self._fault_rng.choice(f.kinds)
+                self._faults_started += 1
                 if kind == "502_burst":
                     self._burst_left = max(f.burst - 1, 0)
             else:
@@ -216,9 +235,22 @@ class App:
             return kind
 
 
+HTML_LOGIN = (b"<!DOCTYPE html>\n<html><head><title>Sign in - Corporate Proxy</title></head>\n<body><form "
+              b"method=\"post\" action=\"/login\"><input name=\"user\"><input name=\"password\" "
+              b"type=\"password\"></form></body></html>\n")
+
+
 def fault_response(kind: str, is_github: bool, retry_after_s: int) -> Response:
     """The error a real service sends for this fault, in its own body shape and headers."""
     reset_epoch = str(int(time.time()) + retry_after_s)
+    if kind == "html_200":
+        return Response(200, HTML_LOGIN, {"Content-Type": "text/html; charset=utf-8"})
+    if kind == "malformed_json":
+        body = b'{"data":{"repository":{"pullRequests":{"nodes":[{"number":1,' if is_github else \
+            b'{"startAt":0,"maxResults":50,"total":12,"issues":[{"id":"10001","key":'
+        return Response(200, body, {"Content-Type": "application/json; charset=utf-8"})
+    if kind == "empty_json":
+        return json_response({})
     if is_github:
         secondary = {
             "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
@@ -283,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
                 app.count(matched[0] if matched else "unmatched")
             if app.latency_ms:
                 time.sleep(app.latency_ms / 1000 * (0.5 + random.random()))
-            kind = app.pick_fault(self.path)
+            kind = app.pick_fault(self.path, matched[0] if matched else "unmatched")
             if kind == "slow":
                 time.sleep(app.faults.slow_s)
             elif kind == "reset":
