@@ -16,10 +16,26 @@ PR_ITEM_TYPES = ("PULL_REQUEST_REVIEW", "REVIEW_REQUESTED_EVENT", "REVIEW_REQUES
                  "REOPENED_EVENT")
 ISSUE_ITEM_TYPES = ("ASSIGNED_EVENT", "UNASSIGNED_EVENT", "LABELED_EVENT", "UNLABELED_EVENT", "CLOSED_EVENT",
                     "REOPENED_EVENT")
-# REST timeline event names landed (both modes); everything else in a REST timeline is dropped.
+# REST timeline event names the warehouse reads (GraphQL asks for exactly these item types).
 TIMELINE_EVENTS = frozenset({"reviewed", "review_requested", "review_request_removed", "review_dismissed",
                              "ready_for_review", "convert_to_draft", "assigned", "unassigned", "labeled",
                              "unlabeled", "merged", "closed", "reopened"})
+# GitHub's documented timeline event types the warehouse never reads: not landed (comments, commits,
+# references are most of a timeline). Any other type, one GitHub adds later included, is landed as it
+# came, so that nothing new is dropped unseen (a data-quality check counts the types it does not know).
+UNUSED_EVENTS = frozenset({
+    "commented", "committed", "mentioned", "subscribed", "unsubscribed", "referenced", "cross-referenced",
+    "line-commented", "commit-commented", "comment_deleted", "head_ref_deleted", "head_ref_restored",
+    "head_ref_force_pushed", "base_ref_changed", "base_ref_force_pushed", "base_ref_deleted", "renamed",
+    "locked", "unlocked", "milestoned", "demilestoned", "pinned", "unpinned", "transferred", "connected",
+    "disconnected", "marked_as_duplicate", "unmarked_as_duplicate", "deployed", "deployment_environment_changed",
+    "auto_merge_enabled", "auto_merge_disabled", "auto_squash_enabled", "auto_rebase_enabled",
+    "automatic_base_change_succeeded", "automatic_base_change_failed", "added_to_merge_queue",
+    "removed_from_merge_queue", "added_to_project", "moved_columns_in_project", "removed_from_project",
+    "converted_note_to_issue", "added_to_project_v2", "removed_from_project_v2", "project_v2_item_status_changed",
+    "converted_to_discussion", "user_blocked", "issue_type_added", "issue_type_changed", "issue_type_removed",
+    "sub_issue_added", "sub_issue_removed", "parent_issue_added", "parent_issue_removed",
+})
 
 _ACTOR = """
 fragment ActorF on Actor {
@@ -360,18 +376,37 @@ _EVENT_NAMES = {
 }
 
 
-def map_timeline_item(item: dict[str, Any]) -> dict[str, Any] | None:
-    """A GraphQL timeline item as the REST issue-timeline event; None for types not landed."""
+# The GraphQL names of the unused types (REST "commented" is GraphQL's IssueComment, and so on).
+_UNUSED_TYPENAMES = frozenset({"IssueComment", "PullRequestCommit", "PullRequestReviewThread",
+                               "PullRequestCommitCommentThread"} | {
+    "".join(w.title() for w in e.replace("-", "_").split("_")) + "Event" for e in UNUSED_EVENTS})
+
+
+def _snake(typename: str) -> str:
+    """"SomeNewEvent" -> "some_new" (how REST names GraphQL's event types)."""
+    name = typename.removesuffix("Event")
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def map_timeline_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A GraphQL timeline item as the REST issue-timeline event; None for the unused types. A type this
+    mapping does not know is passed on as `{"event": <its name in REST style>, "__typename", "node_id", "actor", "created_at"}`."""
+    if not isinstance(item, dict):
+        return None
     typename = item.get("__typename")
     if typename == "PullRequestReview":
         return {"id": _db_id(item), "node_id": item.get("id"), "event": "reviewed",
                 "user": map_user(item.get("author")), "body": item.get("body") or "",
-                "state": (item.get("state") or "").lower(), "submitted_at": item.get("submittedAt"),
+                "state": str(item["state"]).lower() if item.get("state") else None,
+                "submitted_at": item.get("submittedAt"),
                 "commit_id": (item.get("commit") or {}).get("oid"),
                 "author_association": item.get("authorAssociation")}
     name = _EVENT_NAMES.get(typename or "")
-    if name is None:
+    if name is None and typename in _UNUSED_TYPENAMES:
         return None
+    if name is None:
+        return {"id": _db_id(item), "node_id": item.get("id"), "event": _snake(str(typename or "Unknown")),
+                "__typename": typename, "actor": map_user(item.get("actor")), "created_at": item.get("createdAt")}
     actor = map_user(item.get("actor"))
     event: dict[str, Any] = {"id": _db_id(item), "node_id": item.get("id"), "event": name, "actor": actor,
                              "created_at": item.get("createdAt")}

@@ -69,3 +69,20 @@ class ScriptedServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class ScriptedGitHub(ScriptedServer):
+    """Routes paths to (status, body, headers) or to a function of the request giving them; a body may be a
+    function of the request too; "{base}" in a header is the server's URL. Records (path, headers)."""
+
+    def __init__(self, routes):
+        super().__init__(self._answer)
+        self.routes = routes
+        self.seen: list[tuple[str, dict]] = []
+
+    def _answer(self, r):
+        self.seen.append((r.path, r.headers))
+        route = self.routes.get(r.path, (404, {"message": "Not Found"}, {}))
+        status, body, headers = route(r) if callable(route) else route
+        body = body(r) if callable(body) else body
+        return status, {k: v.replace("{base}", self.url) for k, v in headers.items()}, body
