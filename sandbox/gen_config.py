@@ -8,6 +8,10 @@ from sandbox.model import Person, Store
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DECISION_LABELS = ("needs-decision", "needs-discussion")
+# GitHub names are case-insensitive and people write them as they like: the configuration spells these
+# repositories its own way (GitHub's full_name is all lower case), and names one by its former name.
+MIXED_CASE = {"acme/payments-worker": "Acme/Payments-Worker", "acme/web-store": "ACME/Web-Store",
+              "acme-labs/prototype": "Acme-Labs/Prototype"}
 
 
 def _s(v: str) -> str:
@@ -30,8 +34,12 @@ def config_toml(store: Store, jira_deployment: str = "cloud") -> str:
            f"(scale {store.scale}, seed {store.seed}, Jira {jira_deployment})"), ""]
     out += ["[sources.jira]", "enabled = true", f"projects = {_list(sorted(store.jira_projects))}",
             "overlap_minutes = 10", ""]
+    live = {r.full_name for r in store.github_repos if not r.archived}
+    spelled = [MIXED_CASE[n] for n in sorted(MIXED_CASE) if n in live]
+    spelled += sorted(old for old, new in store.github_former_names.items() if new in live)[:1]
     out += ["[sources.github]", "enabled = true", 'api = "graphql"',
-            f"organizations = {_list(store.github_orgs)}", "overlap_minutes = 10", ""]
+            f"organizations = {_list(store.github_orgs)}", f"repositories = {_list(spelled)}",
+            "overlap_minutes = 10", ""]
     out += ["[status_mapping]", "use_default_patterns = true", ""]
     # Non-English workflows: every status name mapped explicitly. English ones: the wait states are left to
     # the default name patterns, the rest (To Do, In Progress, Done...) pinned as a careful admin would.
@@ -47,7 +55,7 @@ def config_toml(store: Store, jira_deployment: str = "cloud") -> str:
 
     for team in store.teams.values():
         projects = sorted(p.key for p in store.jira_projects.values() if p.team == team.key)
-        repos = sorted(r.full_name for r in store.github_repos if r.team == team.key)
+        repos = sorted(MIXED_CASE.get(r.full_name, r.full_name) for r in store.github_repos if r.team == team.key)
         out += ["[[teams]]", f"key = {_s(team.key)}", f"name = {_s(team.name)}", f"calendar = {_s(team.key)}",
                 f"github_team = {_s(team.github_slug)}", f"jira_projects = {_list(projects)}",
                 f"github_repositories = {_list(repos)}", "members = ["]

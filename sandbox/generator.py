@@ -25,6 +25,9 @@ CHURN_SHARE = 0.015  # items with more than 100 histories / timeline events
 FIRST_HISTORY_ID = 100_000
 FIRST_EVENT_ID = 5_000_000_000
 EPICS_KEPT = 50  # issues join one of their project's 50 newest epics
+# Repositories known under a former name: GitHub redirects it (REST 301, GraphQL follows renames).
+FORMER_NAMES = {"acme/payments": "acme/payments-api",  # renamed
+                "acme/ml-lab": "acme-labs/ml-lab"}  # transferred to the other organisation
 
 
 def _check_scale(scale: str) -> None:
@@ -201,7 +204,8 @@ def generate(scale: str, seed: int) -> Store:
         jira_statuses=org.statuses, jira_projects=org.projects, jira_issues=issues,
         github_orgs=sorted({r.org for r in org.repos}), github_repos=org.repos,
         github_team_members=org.team_members, github_pulls=pulls, github_issues=gh_issues,
-        jira_user_pid=platform[0], github_user_login=org.people[platform[0]].login)
+        jira_user_pid=platform[0], github_user_login=org.people[platform[0]].login,
+        github_former_names=dict(FORMER_NAMES))
 
 
 from sandbox.gen_advance import advance

@@ -110,7 +110,13 @@ def index(store: Store) -> Index:
 
 
 # -- rendering: users, orgs, teams, repos ---------------------------------------------------------
+GHOST = "ghost"  # GitHub's stand-in for a deleted account (REST renders it; GraphQL answers null)
+GHOST_ID = 10137
+
+
 def user_id(store: Store, login: str) -> int:
+    if login == GHOST:
+        return GHOST_ID
     person = index(store).people.get(login)
     if person and person.pid[1:].isdigit():
         return 100_000 + int(person.pid[1:])
@@ -400,7 +406,9 @@ def render_review(store: Store, pull: GhPull, event: GhEvent, base_url: str) -> 
     a, h, fn, n = api(base_url), base_url, pull.repo, pull.number
     html = f"{h}/{fn}/pull/{n}#pullrequestreview-{event.id}"
     return {
-        "id": event.id, "node_id": event_node_id(event), "user": render_user(store, event.actor, base_url),
+        "id": event.id, "node_id": event_node_id(event),
+        # a review by a deleted account has no user at all (not the ghost the other objects show)
+        "user": None if event.actor == GHOST else render_user(store, event.actor, base_url),
         "body": event.review_body or "", "state": (event.review_state or "COMMENTED").upper(),
         "html_url": html, "pull_request_url": f"{a}/repos/{fn}/pulls/{n}",
         "author_association": author_association(store, event.actor),
@@ -640,6 +648,22 @@ def find_repo(store: Store, req: Request) -> GhRepo | None:
     return repo
 
 
+def moved_repo(store: Store, name: str) -> GhRepo | None:
+    """The repository a former name (renamed, transferred; any case) now belongs to."""
+    current = {k.lower(): v for k, v in store.github_former_names.items()}.get(name.lower())
+    return index(store).repos.get(current) if current else None
+
+
+def moved_permanently(req: Request, repo: GhRepo) -> Response:
+    """GitHub's answer to a former repository name: 301 to the same path under /repositories/{id}."""
+    prefix = f"/api/v3/repos/{req.params['owner']}/{req.params['repo']}"
+    query = urlencode([(k, v) for k, vs in req.query.items() for v in vs])
+    url = f"{req.base_url}/api/v3/repositories/{repo.id}{req.path[len(prefix):]}" + (f"?{query}" if query else "")
+    return json_response({"message": "Moved Permanently", "url": url,
+                          "documentation_url": f"{DOCS}/rest/guides/best-practices-for-using-the-rest-api"
+                                               "#follow-redirects"}, 301, {"Location": url})
+
+
 def register(app: App) -> None:
     """Add the GitHub REST and GraphQL routes to the sandbox."""
     app.github_rates = RateLimits()
@@ -667,6 +691,12 @@ def register(app: App) -> None:
         def inner(req: Request) -> Response:
             store = store_of()
             repo = find_repo(store, req)
+            if repo is not None:
+                app.stats.repositories[repo.full_name] = app.stats.repositories.get(repo.full_name, 0) + 1
+            if repo is None and req.params.get("owner"):
+                moved = moved_repo(store, f"{req.params['owner']}/{req.params['repo']}")
+                if moved is not None:
+                    return moved_permanently(req, moved)
             return not_found() if repo is None else fn(req, store, repo)
         return inner
 

@@ -99,8 +99,8 @@ class Ctx:
 
 
 def actor(ctx: Ctx, login: str | None) -> dict | None:
-    """A User or Bot (GitHub's GraphQL names bots without the "[bot]" suffix)."""
-    if login is None:
+    """A User or Bot (GitHub's GraphQL names bots without the "[bot]" suffix); null for a deleted account."""
+    if login is None or login == rest.GHOST:
         return None
     person = ctx.ix.people.get(login)
     uid = rest.user_id(ctx.store, login)
@@ -296,6 +296,8 @@ def _attach(s: GraphQLSchema) -> None:
         ctx: Ctx = info.context
         repo = ctx.ix.repos.get(f"{owner}/{name}") or next(
             (r for r in ctx.store.github_repos if r.full_name.lower() == f"{owner}/{name}".lower()), None)
+        if repo is None and followRenames:  # a former name (renamed, transferred) resolves to the repository
+            repo = rest.moved_repo(ctx.store, f"{owner}/{name}")
         if repo is None:
             raise NotFound(f"Could not resolve to a Repository with the name '{owner}/{name}'.")
         return repo_node(ctx, repo)

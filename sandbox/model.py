@@ -238,3 +238,5 @@ class Store:
     github_issues: list[GhIssue]
     jira_user_pid: str  # the person the sandbox's credentials belong to (/myself)
     github_user_login: str  # the GitHub token's user
+    # a repository's former "org/name" (renamed, or transferred from another organisation) -> its full name
+    github_former_names: dict[str, str] = field(default_factory=dict)

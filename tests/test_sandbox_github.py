@@ -570,3 +570,47 @@ def test_the_schema_ships_with_the_sandbox_beside_its_licence():
     shipped = github_graphql.SCHEMA_PATH
     assert shipped.is_relative_to(Path(github_graphql.__file__).parent)  # runs from any clone or install
     assert "Licensed as MIT" in (shipped.parent / "github-graphql-schema.LICENSE.md").read_text()
+
+
+# -- names as GitHub resolves them, and deleted accounts ---------------------------------------------------
+def test_names_resolve_case_insensitively_and_former_names_redirect():
+    store = build_store(pulls=6, long_pull_events=20)
+    store.github_former_names = {"acme/api-v1": "acme/api", "legacy-org/api": "acme/api"}  # renamed, transferred
+    with Sandbox(store) as s:
+        assert get(s, "/repos/ACME/Api").json()["full_name"] == "acme/api"
+        pulls = get(s, "/repos/Acme/API/pulls", state="all", per_page=2)
+        assert pulls.status_code == 200 and "/repositories/1001/pulls" in pulls.headers["Link"]
+        for former in ("acme/api-v1", "Legacy-Org/API"):
+            r = requests.get(f"{s.url}/api/v3/repos/{former}/pulls", headers=AUTH, params={"state": "all"},
+                             timeout=30, allow_redirects=False)
+            assert r.status_code == 301 and r.json()["message"] == "Moved Permanently"
+            assert r.headers["Location"] == f"{s.url}/api/v3/repositories/1001/pulls?state=all" == r.json()["url"]
+            followed = get(s, f"/repos/{former}/pulls", state="all")  # requests follows, as clients do
+            assert followed.status_code == 200 and len(followed.json()) == 6
+        assert get(s, "/repos/acme/api-v2").status_code == 404
+        q = 'query($o: String!, $n: String!) { repository(owner: $o, name: $n) { nameWithOwner } }'
+        for owner, name in (("ACME", "API"), ("acme", "api-v1"), ("legacy-org", "api")):
+            data = gql(s, q, o=owner, n=name).json()["data"]
+            assert data["repository"]["nameWithOwner"] == "acme/api", (owner, name)
+        strict = gql(s, '{ repository(owner: "acme", name: "api-v1", followRenames: false) { id } }').json()
+        assert strict["errors"][0]["type"] == "NOT_FOUND"
+
+
+def test_deleted_accounts_render_as_github_renders_them():
+    store = build_store(pulls=3, long_pull_events=20)
+    pull = store.github_pulls[1]
+    pull.author = "ghost"
+    review = next(e for e in pull.events if e.event == "reviewed")
+    review.actor = "ghost"
+    with Sandbox(store) as s:
+        rest = get(s, f"/repos/acme/api/pulls/{pull.number}").json()
+        assert rest["user"]["login"] == "ghost" and rest["user"]["id"] == 10137
+        assert rest["user"]["node_id"] == "MDQ6VXNlcjEwMTM3"
+        reviews = get(s, f"/repos/acme/api/pulls/{pull.number}/reviews").json()
+        assert next(r for r in reviews if r["id"] == review.id)["user"] is None
+        q = """query($n: Int!) { repository(owner: "acme", name: "api") { pullRequest(number: $n) {
+          author { login } timelineItems(first: 100, itemTypes: [PULL_REQUEST_REVIEW]) {
+          nodes { ... on PullRequestReview { fullDatabaseId author { login } } } } } } }"""
+        node = gql(s, q, n=pull.number).json()["data"]["repository"]["pullRequest"]
+        assert node["author"] is None
+        assert next(r for r in node["timelineItems"]["nodes"] if r["fullDatabaseId"] == str(review.id))["author"] is None

@@ -108,7 +108,8 @@ teamed as (
             'unknown'
         ) as team
     from unioned
-    left join config.project_teams as pt on pt.source = unioned.source and pt.project = unioned.project
+    -- GitHub names are case-insensitive: a configuration may spell a repository its own way
+    left join config.project_teams as pt on pt.source = unioned.source and lower(pt.project) = lower(unioned.project)
 )
 
 select
