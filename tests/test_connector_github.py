@@ -379,8 +379,8 @@ def _essentials(root: Path, partition: str = "*") -> dict:
     def landed(root: Path, stream: str) -> list[dict]:
         return _landed_in(root, stream, partition)
 
-    def who(u):
-        return (u or {}).get("login"), (u or {}).get("type")
+    def who(u):  # a deleted account: REST's ghost user, GraphQL's null
+        return (None, None) if (u or {}).get("login") == "ghost" else ((u or {}).get("login"), (u or {}).get("type"))
 
     pulls = sorted((p["number"], p["id"], p["node_id"], p["state"], p["draft"], p["merged_at"], p["created_at"],
                     p["updated_at"], p["closed_at"], who(p["user"]),
