@@ -346,7 +346,7 @@ class HttpClient:
                 os.environ.get("CURL_CA_BUNDLE") or "certifi's default bundle"
             msg = (f"{where}: the TLS certificate of {host}:{port} is not trusted ({_tls_reason(exc)}; CA bundle: "
                    f"{bundle}); if {host} uses your organisation's own CA, point REQUESTS_CA_BUNDLE (or "
-                   f"ca_bundle in flowlens.toml) at a PEM file holding it")
+                   f"sources.{svc.lower()}.ca_bundle in flowlens.toml) at a PEM file holding it")
             return UnreachableError(self._redact(msg), cause)
         text = {
             "refused": f"{svc} unreachable: {host}:{port} refused the connection on {where} ({took}); check "

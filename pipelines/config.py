@@ -49,12 +49,21 @@ def _check_tz(value: str) -> str:
     return value
 
 
+def _check_file(value: str | None) -> str | None:
+    if value is not None and not Path(value).expanduser().is_file():
+        raise ValueError(f"no such file {value!r}: give the path of a PEM file holding your CA's certificates")
+    return str(Path(value).expanduser()) if value is not None else None
+
+
 class JiraSource(_Strict):
     enabled: bool = True
+    ca_bundle: str | None = None  # PEM file of the CAs to trust for this site; default REQUESTS_CA_BUNDLE/certifi
     projects: list[str] = Field(default_factory=list)
     jql: str | None = None
     overlap_minutes: int = Field(10, ge=0)
     reconcile_every_runs: int = Field(7, ge=1)
+
+    _ca = field_validator("ca_bundle")(_check_file)
 
 
 class GithubSource(_Strict):
@@ -65,6 +74,9 @@ class GithubSource(_Strict):
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     overlap_minutes: int = Field(10, ge=0)
+    ca_bundle: str | None = None
+
+    _ca = field_validator("ca_bundle")(_check_file)
 
 
 class Sources(_Strict):

@@ -61,10 +61,14 @@ class _Flowlens(dg.ConfigurableResource):
         return Home.from_env(self.home)
 
 
-def _settings(cls: type, environ: Mapping[str, str], **overrides: Any) -> Any:
-    """`cls.from_env` with only the overrides the settings class knows (and not None)."""
+def _settings(cls: type, environ: Mapping[str, str], ca_bundle: str | None = None, **overrides: Any) -> Any:
+    """`cls.from_env` with only the overrides the settings class knows (and not None); `ca_bundle` goes to
+    its HTTP settings."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls.from_env(environ, **{k: v for k, v in overrides.items() if k in names and v is not None})
+    settings = cls.from_env(environ, **{k: v for k, v in overrides.items() if k in names and v is not None})
+    if ca_bundle and hasattr(settings, "http"):
+        settings.http = dataclasses.replace(settings.http, ca_bundle=ca_bundle)
+    return settings
 
 
 class JiraResource(_Flowlens):
@@ -79,7 +83,8 @@ class JiraResource(_Flowlens):
             raise SourceSkipped("Jira: disabled in flowlens.toml (sources.jira.enabled = false)")
         try:
             return _settings(JiraSettings, os.environ if environ is None else environ,
-                             projects=list(src.projects) or None, jql=src.jql, overlap_minutes=src.overlap_minutes)
+                             projects=list(src.projects) or None, jql=src.jql, overlap_minutes=src.overlap_minutes,
+                             ca_bundle=src.ca_bundle)
         except ConnectorError as e:
             raise SourceSkipped(f"Jira skipped: {e}") from None
 
@@ -112,7 +117,8 @@ class GitHubResource(_Flowlens):
             return _settings(GitHubSettings, env, api=src.api, bots=list(cfg.bots.names) or None,
                              organizations=list(src.organizations) or None,
                              repositories=list(src.repositories) or None, include=list(src.include) or None,
-                             exclude=list(src.exclude) or None, overlap_minutes=src.overlap_minutes)
+                             exclude=list(src.exclude) or None, overlap_minutes=src.overlap_minutes,
+                             ca_bundle=src.ca_bundle)
         except ConnectorError as e:
             raise SourceSkipped(f"GitHub skipped: {e}") from None
 

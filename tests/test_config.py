@@ -45,6 +45,7 @@ def test_no_file_gives_the_defaults(tmp_path: Path, monkeypatch) -> None:
     ("[calendars.x]\nhours = [\"17:00\", \"09:00\"]\n", "calendars.x", "start must be before"),
     ("[calendars.x]\nworkdays = [\"monday\"]\n", "calendars.x.workdays.0", "'mon'"),
     ("[[teams]]\nkey = \"other\"\n", "teams.0.key", "reserved"),
+    ("[sources.github]\nca_bundle = \"/no/such/ca.pem\"\n", "sources.github.ca_bundle", "no such file"),
 ])
 def test_each_mistake_is_one_line_naming_key_and_file(tmp_path: Path, body: str, key: str, words: str) -> None:
     f = tmp_path / "flowlens.toml"
@@ -65,3 +66,16 @@ def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML") as err:
         load_config(bad)
     assert "\n" not in str(err.value) and str(bad) in str(err.value)
+
+
+def test_a_ca_bundle_reaches_each_sources_http_client(tmp_path: Path) -> None:
+    from pipelines.resources import GitHubResource, JiraResource
+
+    pem = tmp_path / "corp-ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    f = tmp_path / "flowlens.toml"
+    f.write_text(f'[sources.github]\nca_bundle = "{pem}"\n[sources.jira]\nca_bundle = "{pem}"\n')
+    env = {"GITHUB_TOKEN": "t", "JIRA_URL": "https://x.atlassian.net", "JIRA_EMAIL": "a@b", "JIRA_API_TOKEN": "t"}
+    assert GitHubResource(config_path=str(f)).settings(environ=env).http.ca_bundle == str(pem)
+    assert JiraResource(config_path=str(f)).settings(environ=env).http.ca_bundle == str(pem)
+    assert GitHubResource().settings(Config(), environ=env).http.ca_bundle is None
