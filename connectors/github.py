@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,9 +33,6 @@ from connectors.http import (
     HttpSettings,
     InvalidPayloadError,
     NotFoundError,
-    Tally,
-    carry_context,
-    counting,
     json_of,
 )
 from connectors.landing import Landing, partition_dir, write_atomic
@@ -372,7 +370,7 @@ class GitHubSource:
         since = self._since(cursor)
         run = _Run(self, landing, repo, self._canonical.get(repo.lower(), repo), since, progress)
         try:
-            with counting(run.tally):
+            with self.client.tally(run.requests):
                 if self.settings.api == "graphql":
                     run.graphql()
                 else:
@@ -381,7 +379,7 @@ class GitHubSource:
             _discard(landing)
             raise
         new_cursor = {"updated": run.max_updated} if run.max_updated else dict(cursor or {})
-        requests = run.tally.count
+        requests = sum(run.requests.values())
         manifest = landing.finish(new_cursor, api=self.settings.api, requests=requests, full_name=run.name,
                                   since=_iso(since) if since else None)
         if run.etags is not None:
@@ -471,7 +469,7 @@ class GitHubSource:
         by_lower = {names[k].lower(): k for k in keys}
         q = self._search_string([names[k] for k in keys], min(sinces.values()))
         s = self.settings
-        shared = Tally()
+        shared: Counter = Counter()
         size, after, first_page = s.page_size or 50, None, True
         landed_repos = set()
         try:
@@ -480,7 +478,7 @@ class GitHubSource:
                 variables: dict[str, Any] = {"q": q, "after": after, "tlFirst": s.timeline_page_size}
                 for i, k in enumerate(keys[:n_repos]):
                     variables[f"o{i}"], variables[f"n{i}"] = names[k].split("/")
-                with counting(shared):
+                with self.client.tally(shared):
                     data, size = runs[keys[0]]._with_smaller_pages(gq.search_query(n_repos), variables, size,
                                                                    ("first",), "graphql search", f"search {q}")
                 where = f"POST {urlsplit(s.graphql_url).path} (search {q!r})"
@@ -511,7 +509,7 @@ class GitHubSource:
                     split.setdefault(key, {}).setdefault(stream, []).append(node)
                 for key, streams in split.items():
                     for stream, nodes in streams.items():
-                        with counting(runs[key].tally):
+                        with self.client.tally(runs[key].requests):
                             runs[key]._land_graphql(stream, nodes)
                 if not _dig(conn, "pageInfo", where).get("hasNextPage"):
                     break
@@ -521,7 +519,7 @@ class GitHubSource:
             for start in range(0, len(rest), REPOS_PER_QUERY):
                 batch = rest[start:start + REPOS_PER_QUERY]
                 variables = {v: x for i, k in enumerate(batch) for v, x in zip((f"o{i}", f"n{i}"), names[k].split("/"))}
-                with counting(shared):
+                with self.client.tally(shared):
                     data = self.graphql(gq.search_query(len(batch), with_search=False), variables,
                                         "graphql repositories", f"repositories {_names([names[k] for k in batch])}")
                 for i, k in enumerate(batch):
@@ -531,11 +529,11 @@ class GitHubSource:
                 _discard(run.landing)
             raise
         out = {}
-        total = shared.count
+        total = sum(shared.values())
         for i, k in enumerate(keys):
             run, cursor = runs[k], cursors[k]
             new_cursor = {"updated": run.max_updated} if run.max_updated else dict(cursor or {})
-            requests = run.tally.count + total // len(keys) + (1 if i < total % len(keys) else 0)
+            requests = sum(run.requests.values()) + total // len(keys) + (1 if i < total % len(keys) else 0)
             manifest = run.landing.finish(new_cursor, api="graphql", requests=requests, since=_iso(sinces[k]),
                                           full_name=run.name, search=q, shared_with=[o for o in keys if o != k])
             out[k] = ExtractResult(run.landing.extract_id, k, dict(run.landing.counts), dict(run.landing.pages),
@@ -743,7 +741,7 @@ class _Run:
         self.max_updated: str | None = None
         self._max_ts: datetime | None = None
         self.etags: _Etags | None = None
-        self.tally = Tally()
+        self.requests: Counter = Counter()  # this repository's requests by endpoint (HttpClient.tally)
         self._seen: dict[str, set[int]] = {"pull_requests": set(), "issues": set()}
         self._repo_landed = False
 
@@ -784,7 +782,7 @@ class _Run:
         self.landing.write_page("timeline_events", [e for e in events if e["issue_number"] in numbers])
         if self.progress:
             self.progress({"repository": self.key, "stream": stream, "records": dict(self.landing.counts),
-                           "pages": sum(self.landing.pages.values()), "requests": self.tally.count})
+                           "pages": sum(self.landing.pages.values()), "requests": sum(self.requests.values())})
 
     def _wrap(self, number: int, event: dict[str, Any]) -> dict[str, Any]:
         return {"repository": self.name, "issue_number": number, "event": event}
@@ -922,7 +920,11 @@ class _Run:
                 out += [self._wrap(number, e) for e in page if e.get("event") not in gq.UNUSED_EVENTS]
             return out
 
-        return [e for events in pool.map(carry_context(one), [i["number"] for i in items]) for e in events]
+        def counted(number: int) -> list[dict[str, Any]]:
+            with self.source.client.tally(self.requests):  # a worker thread: its own tally block, same counter
+                return one(number)
+
+        return [e for events in pool.map(counted, [i["number"] for i in items]) for e in events]
 
 
 __all__ = ["ExtractResult", "GitHubSettings", "GitHubSource", "check_items", "connect", "is_bot", "matches"]

@@ -9,12 +9,12 @@
   an `UnreachableError` naming the cause; an untrusted TLS certificate: at once, naming the CA bundle.
 - Any other 4xx is never retried. A 2xx whose body is not JSON: `InvalidPayloadError`, not retried.
 - Errors are one line naming the method, the path and the status; tokens never appear in them.
-- Requests are counted per endpoint label, in total, and per `Tally` (see `counting`).
+- Requests are counted per endpoint label, in total, and per job (`tally`), exactly while threads share
+  the client.
 """
 
 from __future__ import annotations
 
-import contextvars
 import email.utils
 import os
 import random
@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,47 +111,13 @@ class RequestLog:
         return sum(self.requests.values())
 
 
-class Tally:
-    """Requests sent on behalf of one piece of work (a partition, a shared search), retries included."""
-
-    def __init__(self) -> None:
-        self._n = 0
-        self._lock = threading.Lock()
-
-    def add(self) -> None:
-        with self._lock:
-            self._n += 1
-
-    @property
-    def count(self) -> int:
-        return self._n
-
-
-_TALLY: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("flowlens_http_tally", default=None)
-
-
-@contextmanager
-def counting(tally: Tally) -> Iterator[Tally]:
-    """Count every request this thread (and work handed on with `carry_context`) sends into `tally`."""
-    token = _TALLY.set(tally)
-    try:
-        yield tally
-    finally:
-        _TALLY.reset(token)
-
-
-def carry_context(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` running in a worker thread with the caller's tally (thread pools do not carry context)."""
-    ctx = contextvars.copy_context()
-    return lambda *a, **k: ctx.copy().run(fn, *a, **k)
-
-
 class HttpClient:
     """One API's client: `get_json`, `post_json`, `request`; thread-safe."""
 
     def __init__(self, base_url: str, headers: dict[str, str], settings: HttpSettings | None = None,
                  service: str = "API", auth_hint: str = "", on_request: Callable[[str, int], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, url_hint: str = "the URL") -> None:
+                 sleep: Callable[[float], None] = time.sleep, url_hint: str = "the URL",
+                 secrets: Iterable[str] = ()) -> None:
         self.base_url = base_url.rstrip("/")
         self.settings = settings or HttpSettings()
         self.service = service
@@ -161,7 +127,9 @@ class HttpClient:
         self.on_wait: Callable[[dict[str, Any]], None] | None = None  # gets {"event": "wait", ...}
         self._on_request = on_request
         self._sleep = sleep
-        self._secrets = [v.split(" ", 1)[-1] for v in headers.values() if v]
+        # redacted from every message: header credentials, and those an auth object carries (`secrets`)
+        self._secrets = [v.split(" ", 1)[-1] for v in headers.values() if v] + [x for x in secrets if x]
+        self._tls = threading.local()  # per thread: the tallies open in it (see `tally`)
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.settings.max_in_flight, 4), max_retries=0)
         self._session.mount("http://", adapter)
@@ -178,6 +146,18 @@ class HttpClient:
     def session(self) -> requests.Session:
         """The authenticated session, for libraries (the `jira` package) that want one."""
         return self._session
+
+    @contextmanager
+    def tally(self, counter: Counter | None = None) -> Iterator[Counter]:
+        """Count by endpoint label the requests this thread sends inside the block, retries included, whatever
+        other threads send meanwhile. Pass one Counter to several threads' blocks to count a shared job."""
+        counter = Counter() if counter is None else counter
+        open_ = self._tls.__dict__.setdefault("tallies", [])
+        open_.append(counter)
+        try:
+            yield counter
+        finally:
+            open_.pop()  # blocks nest within a thread
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
@@ -206,9 +186,8 @@ class HttpClient:
             with self._slots:
                 with self._lock:
                     self.log.requests[label] += 1
-                tally = _TALLY.get()
-                if tally is not None:
-                    tally.add()
+                    for counter in getattr(self._tls, "tallies", ()):
+                        counter[label] += 1
                 try:
                     resp = self._session.request(method, url, timeout=(s.connect_timeout_s, s.read_timeout_s),
                                                  **kwargs)

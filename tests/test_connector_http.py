@@ -111,3 +111,41 @@ def test_unreachable_host_is_one_line():
     with pytest.raises(ConnectorError, match=r"^Jira unreachable: 127.0.0.1:\d+ refused the connection on GET "
                        r"/rest/api/3/serverInfo \(2 attempts"):
         c.get_json("/rest/api/3/serverInfo")
+
+
+def test_tally_counts_one_threads_requests_retries_included(serve):
+    """Per-job request counts stay exact while other threads share the client (issue 17)."""
+    import threading
+
+    seen: list[str] = []
+
+    def answer(request):  # the first request for /mine is a 503
+        seen.append(request.path)
+        return (503, {}, {"message": "busy"}) if seen.count("/mine") == 1 and request.path == "/mine" \
+            else (200, {}, {"ok": 1})
+
+    c = client(serve(answer))
+    start = threading.Barrier(2)
+
+    def other() -> None:
+        start.wait()
+        for _ in range(5):
+            c.get_json("/other")
+
+    t = threading.Thread(target=other)
+    t.start()
+    with c.tally() as mine:
+        start.wait()
+        c.get_json("/mine")  # the first answer is a 503: retried, both sends count
+        c.get_json("/mine")
+    t.join()
+    assert mine == {"GET /mine": 3}
+    assert c.log.total == 8
+
+
+def test_secrets_of_an_auth_object_are_redacted(serve):
+    url = serve(Script((400, {}, {"message": "bad key k3y-in-an-auth-object"})))
+    c = HttpClient(url, {}, FAST, service="Jira", secrets=["k3y-in-an-auth-object"])
+    with pytest.raises(ApiError) as e:
+        c.get_json("/x")
+    assert "k3y-in-an-auth-object" not in str(e.value) and "***" in str(e.value)
