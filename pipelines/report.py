@@ -628,7 +628,7 @@ h1{font-size:1.5rem;margin:.2rem 0 .3rem} h2{font-size:1.12rem;margin:0 0 .25rem
 .card .l{font-size:.8rem;color:#555} .card .v{font-size:1.35rem;font-weight:600} .card .s{font-size:.75rem;color:#777}
 section{margin:1.6rem 0 0;break-inside:avoid;page-break-inside:avoid}
 .how{margin:.1rem 0 .4rem;color:#333;font-size:.92rem} .src{color:#777;font-size:.8rem;margin:.2rem 0 0}
-.note{font-size:.9rem;margin:.3rem 0 0}
+.note{font-size:.9rem;margin:.3rem 0 0} .empty{color:#777;font-style:italic}
 .chart{width:100%;min-height:60px}
 table.waits{width:100%;border-collapse:collapse;font-size:.88rem;table-layout:fixed}
 table.waits th,table.waits td{padding:.35rem .3rem;border-bottom:1px solid #eee;text-align:left;vertical-align:top;
@@ -681,6 +681,9 @@ def render(d: Data, bundle: str, generated: datetime | None = None) -> str:
     generated = generated or datetime.now(UTC)
     secs = sections(d)
     figs = figures(d)
+    for s in secs:  # a chart with no data at all says so instead of drawing empty axes
+        if s.spec is not None and not any(s.spec.get("datasets", {}).values()):
+            s.spec, s.html = None, "<p class=empty>Nothing in this period.</p>"
     specs = {s.key: s.spec for s in secs if s.spec is not None}
     options = "".join(f'<option value="{html.escape(t)}">{html.escape("all teams" if t == ALL else t)}</option>'
                       for t in [ALL, *d.teams])

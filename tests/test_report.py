@@ -131,6 +131,19 @@ def test_a_coming_matrix_mart_is_one_more_heatmap_entry(bi: Built, tmp_path, mon
     assert sum(c["value"] for c in cells) == sum(c["value"] for c in next(iter(got["handoff-matrix"]["datasets"].values())))
 
 
+def test_a_warehouse_without_data_gives_a_report_that_says_so(tmp_path) -> None:
+    from pipelines.config import Config
+    from pipelines.publish import publish
+    from pipelines.warehouse import run_models
+
+    run_models(tmp_path / "w.duckdb", Config(), "2026-01-01T00:00:00Z")
+    publish(tmp_path / "w.duckdb", tmp_path / "p.duckdb")
+    write_report(tmp_path / "p.duckdb", tmp_path / "r.html", cache_dir=tmp_path / "cache")
+    text = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert text.count("Nothing in this period.") == len(CHARTS) and "Nothing is waiting." in text
+    assert specs(tmp_path / "r.html") == {}
+
+
 def test_flowlens_report_command(bi: Built, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("FLOWLENS_HOME", str(tmp_path))
     monkeypatch.delenv("FLOWLENS_CONFIG", raising=False)
