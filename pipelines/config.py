@@ -175,6 +175,11 @@ class Privacy(_Strict):
     pseudonymize: bool = False
 
 
+class Publish(_Strict):
+    # also write published/parquet/<schema>/<table>.parquet, for tools without a DuckDB driver
+    parquet: bool = False
+
+
 class Report(_Strict):
     # report.html covers the last `weeks` weeks up to the run's as_of
     weeks: int = Field(12, ge=1, le=520)
@@ -196,6 +201,7 @@ class Config(_Strict):
     bots: Bots = Field(default_factory=Bots)
     decisions: Decisions = Field(default_factory=Decisions)
     privacy: Privacy = Field(default_factory=Privacy)
+    publish: Publish = Field(default_factory=Publish)
     report: Report = Field(default_factory=Report)
     schedule: Schedule = Field(default_factory=Schedule)
     path: str | None = Field(None, exclude=True)

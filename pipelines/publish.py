@@ -14,6 +14,7 @@ import hmac
 import os
 import re
 import secrets
+import shutil
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -180,6 +181,7 @@ def publish(warehouse: str | os.PathLike, published: str | os.PathLike, config: 
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
     versions = list(STORAGE_VERSIONS)
+    parquet: Path | None = None
     try:
         while True:
             version = versions.pop(0)
@@ -200,9 +202,14 @@ def publish(warehouse: str | os.PathLike, published: str | os.PathLike, config: 
         try:
             tables = check.execute("select count(*) from information_schema.tables "
                                    "where table_schema not in ('information_schema', 'pg_catalog')").fetchone()[0]
+            parquet = _parquet(check, dst.parent) if cfg.publish.parquet else None
         finally:
             check.close()
         os.replace(tmp, dst)
+    except BaseException:
+        if parquet is not None:
+            shutil.rmtree(parquet, ignore_errors=True)
+        raise
     finally:
         for p in (tmp, tmp.with_name(tmp.name + ".wal")):
             p.unlink(missing_ok=True)
@@ -211,5 +218,38 @@ def publish(warehouse: str | os.PathLike, published: str | os.PathLike, config: 
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    if parquet is not None:
+        _swap_parquet(dst.parent, parquet)
+    elif (dst.parent / PARQUET).is_symlink():  # turned off: no stale copy beside the new snapshot
+        (dst.parent / PARQUET).unlink()
+        for old in dst.parent.glob(f".{PARQUET}-*"):
+            shutil.rmtree(old, ignore_errors=True)
     return {"path": str(dst), "bytes": dst.stat().st_size, "tables": int(tables), "storage_version": version,
-            **built}
+            **built, **({"parquet": str(dst.parent / PARQUET)} if parquet is not None else {})}
+
+
+PARQUET = "parquet"  # published/parquet -> .parquet-<id>/, swapped in one rename
+
+
+def _parquet(con: Any, folder: Path) -> Path:
+    """Every table of the snapshot as <schema>/<table>.parquet in a new folder beside the published file."""
+    out = folder / f".{PARQUET}-{uuid.uuid4().hex[:12]}"
+    for schema, table in con.execute("select schema_name, table_name from duckdb_tables() "
+                                     "where database_name = current_database() order by 1, 2").fetchall():
+        (out / schema).mkdir(parents=True, exist_ok=True)
+        con.execute(f"copy (select * from {_q(schema)}.{_q(table)}) to {_lit(str(out / schema / (table + '.parquet')))}"
+                    " (format parquet, compression zstd)")
+    for p in [out, *out.rglob("*")]:
+        os.chmod(p, 0o750 if p.is_dir() else FILE_MODE)
+    return out
+
+
+def _swap_parquet(folder: Path, new: Path) -> None:
+    """Point published/parquet at `new` with one rename of a symlink, then remove the older folders."""
+    link = folder / PARQUET
+    tmp = folder / f".{PARQUET}.{uuid.uuid4().hex[:8]}.link"
+    os.symlink(new.name, tmp)
+    os.replace(tmp, link)
+    for old in folder.glob(f".{PARQUET}-*"):
+        if old != new and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)  # a reader that has a file open keeps reading it

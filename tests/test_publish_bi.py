@@ -151,3 +151,28 @@ def test_raw_staging_core_and_config_are_not_published(bi: Built, query: str) ->
             con.execute(query)
     finally:
         con.close()
+
+
+def test_parquet_copies_of_every_table_swap_in_with_the_snapshot(bi: Built, tmp_path) -> None:
+    cfg = bi.config.model_copy(update={"publish": bi.config.publish.model_copy(update={"parquet": True})})
+    out = tmp_path / "published" / "flowlens.duckdb"
+    publish(bi.warehouse, out, cfg)
+    first = os.readlink(out.parent / "parquet")
+    info = publish(bi.warehouse, out, cfg)
+    assert info["parquet"] == str(out.parent / "parquet")
+    second = os.readlink(out.parent / "parquet")
+    assert second != first and [p.name for p in out.parent.glob(".parquet-*")] == [second]  # the old one is gone
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        for s, t in tables(out):
+            f = out.parent / "parquet" / s / f"{t}.parquet"
+            assert con.execute(f"select count(*) from read_parquet('{f}')").fetchone()[0] == \
+                con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0], f
+            assert stat.S_IMODE(os.stat(f).st_mode) & stat.S_IRWXO == 0
+            # the whole row as text: no e-mail address, as in the DuckDB file
+            assert con.execute(f"select count(*) from read_parquet('{f}') as r where contains(r::varchar, '@')"
+                               ).fetchone()[0] == 0
+    finally:
+        con.close()
+    publish(bi.warehouse, out, bi.config)  # turned off again: no stale copy left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["flowlens.duckdb"]
