@@ -135,12 +135,12 @@ def _build(tmp: Path, src: Path, cfg: Config, key: bytes | None, version: str) -
         con.execute("set variable flowlens_version = ?", [_version()])
         con.execute("begin transaction")  # one commit, not one per statement
         con.execute((SQL_DIR / "privacy.sql").read_text(encoding="utf-8"))
-        hidden = con.execute("select raw_id, person_id from hidden_people").fetchall()
+        hidden = [pid for (pid,) in con.execute("select person_id from hidden_people").fetchall()]
         # Without a key (not pseudonymising, a small team's members only) a key of this publish alone: the
         # pseudonyms are unlinkable, and change from one publish to the next.
         k = key or secrets.token_bytes(32)
         con.execute("create temp table pseudo (id varchar, pseudonym varchar)")
-        rows = {(raw, pseudonym(k, pid)) for raw, pid in hidden} | {(pid, pseudonym(k, pid)) for _, pid in hidden}
+        rows = {(pid, pseudonym(k, pid)) for pid in hidden}
         if rows:
             con.executemany("insert into pseudo values (?, ?)", sorted(rows))
         con.execute("create schema pub.marts")
@@ -165,7 +165,7 @@ def _build(tmp: Path, src: Path, cfg: Config, key: bytes | None, version: str) -
         con.execute("commit")
         con.execute("checkpoint pub")
         con.execute("detach pub")
-        return {"marts": len(tables), "hidden_people": len({pid for _, pid in hidden})}
+        return {"marts": len(tables), "hidden_people": len(hidden)}
     finally:
         con.close()
 

@@ -10,10 +10,11 @@ with as_of as (
 ),
 
 people as (
-    -- one row per canonical person; the Jira display name wins over a GitHub login
+    -- one row per canonical person; where a person has several names, a full name (a Jira display name, with a
+    -- space) wins over a login
     select
         person_id,
-        arg_min(display_name, case when source = 'jira' then 0 else 1 end) as display_name,
+        arg_min(display_name, (not contains(coalesce(display_name, ''), ' '), display_name)) as display_name,
         bool_or(is_bot) as is_bot
     from w.core.people
     group by person_id

@@ -9,10 +9,10 @@ from w.core.teams as t
 join w.config.teams as ct using (team)
 where t.members < coalesce((select value::integer from w.config.settings where key = 'min_group_size'), 3);
 
--- The people whose ids and names are published as pseudonyms: everyone when pseudonymising, else the members
--- (at any time) of a small team. Every raw id of such a person is listed with the canonical one.
+-- The people whose ids and names are published as pseudonyms (canonical ids, as the marts carry them):
+-- everyone when pseudonymising, else the members (at any time) of a small team.
 create or replace temp table hidden_people as
-select distinct p.raw_id, p.person_id
+select distinct p.person_id
 from w.core.people as p
 where getvariable('pseudonymize')
     or p.person_id in (
