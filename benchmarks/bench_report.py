@@ -33,6 +33,8 @@ else:
                  cache_dir=base / "report" / "cache")
     out["bytes"] = (base / "report" / "report.html").stat().st_size
 out["seconds"] = time.perf_counter() - t0
+ru = resource.getrusage(resource.RUSAGE_SELF)
+out["cpu_s"] = ru.ru_utime + ru.ru_stime  # the work itself, whatever else the machine is doing
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out))
 """
@@ -71,4 +73,6 @@ def run(scale: str) -> dict:
     return {"published_mb": round(pub["bytes"] / 1e6, 1), "publish_s": round(pub["seconds"], 1),
             "publish_peak_rss_mb": round(pub["peak_rss_mb"]), "storage_version": pub["storage_version"],
             "report_mb": round(warm["bytes"] / 1e6, 2), "report_cold_s": round(cold["seconds"], 1),
-            "report_warm_s": round(warm["seconds"], 1), "report_peak_rss_mb": round(warm["peak_rss_mb"])}
+            "report_cold_cpu_s": round(cold["cpu_s"], 1), "report_warm_s": round(warm["seconds"], 1),
+            "report_warm_cpu_s": round(warm["cpu_s"], 1), "report_peak_rss_mb": round(warm["peak_rss_mb"]),
+            "load_average": round(os.getloadavg()[0], 1)}
