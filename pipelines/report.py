@@ -157,11 +157,8 @@ def load(published: str | os.PathLike, weeks: int = DEFAULT_WEEKS) -> Data:
         d.frames["decisions"] = frame(
             "select item_id, decided_at, calendar_s, owner_team, decided_by_team, is_remote_decision "
             "from marts.decision_waits where not is_open and decided_at > ?", [start])
-        d.frames["handoffs"] = frame(
-            "select item_id, from_team, to_team, is_bounce from marts.handoffs where handed_off_at > ?", [start])
         d.frames["reversals"] = frame(
             "select item_id, kind from marts.reversals where reversed_at > ?", [start])
-        d.frames["team_weekly"] = frame("select * from marts.team_weekly where week_start >= ?", [start.date()])
         for name, spec in HEATMAPS.items():
             if spec.mart in tables and name not in d.frames:
                 d.frames[name] = frame(f"select * from {spec.mart}" + (
@@ -403,7 +400,7 @@ def heatmap(d: Data, key: str, spec: Heatmap) -> Section:
         y="row:N", x="col:N", text=alt.Text("value:Q", format=",.0f"),
         color=alt.condition("datum.value > 0.5 * datum.domainMax", alt.value("white"), alt.value("#222")))
     text = text.transform_joinaggregate(domainMax="max(value)")
-    n = max(cells["row"].n_unique() if "row" in cells.columns else cells[spec.row].n_unique(), 1)
+    n = max(cells[spec.row].n_unique(), 1)
     spec_dict = _base(alt.layer(rect, text), height=max(140, 30 * n),
                       team_filter=f"team == '{ALL}' || datum.row == team || datum.col == team")
     return Section(key, spec.title, spec.how, spec.mart, spec_dict, note=spec.note(f) if spec.note else "")
