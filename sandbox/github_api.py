@@ -91,6 +91,19 @@ class Index:
             for org in store.github_orgs:
                 self.team_slugs.setdefault(org, set()).add(t.github_slug)
         self.team_names = {t.github_slug: t.name for t in store.teams.values()}
+        self.teams_by_id = {stable_id(f"team:{org}/{slug}"): (org, slug)
+                            for org, slugs in self.team_slugs.items() for slug in slugs}
+        self._repo_events: dict[str, list[tuple[GhPull | GhIssue, GhEvent]]] = {}
+
+    def repo_events(self, full_name: str) -> list[tuple[GhPull | GhIssue, GhEvent]]:
+        """Every issue event of a repository's pulls and issues, newest first (as /issues/events lists them)."""
+        hit = self._repo_events.get(full_name)
+        if hit is None:
+            items: list[GhPull | GhIssue] = [*self.pulls.get(full_name, ()), *self.issues.get(full_name, ())]
+            hit = [(i, e) for i in items for e in i.events if e.event in ISSUE_EVENTS]
+            hit.sort(key=lambda ie: (ie[1].created_at, ie[1].id), reverse=True)
+            self._repo_events[full_name] = hit
+        return hit
 
     @staticmethod
     def _key(store: Store) -> tuple:
@@ -193,6 +206,48 @@ def render_team(store: Store, org: str, slug: str, base_url: str) -> dict:
         "permissions": {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True},
         "type": "organization", "organization_id": oid, "parent": None,
     }
+
+
+def org_created(store: Store, org: str) -> datetime:
+    """When the organisation was made: a year before its first repository."""
+    first = min((r.created_at for r in store.github_repos if r.org == org), default=store.now)
+    return first - timedelta(days=365)
+
+
+def render_org_full(store: Store, org: str, base_url: str) -> dict:
+    """organization-full, as GET /orgs/{org} answers a member (no billing or admin-only fields)."""
+    repos = [r for r in store.github_repos if r.org == org]
+    return render_org(org, base_url) | {
+        # company, email, location, twitter_username: unset (GitHub's document types them string, not null)
+        "name": org.replace("-", " ").title(), "blog": "", "is_verified": False, "has_organization_projects": True,
+        "has_repository_projects": True, "public_repos": 0, "public_gists": 0, "followers": 0, "following": 0,
+        "html_url": f"{base_url}/{org}", "type": "Organization", "total_private_repos": len(repos),
+        "owned_private_repos": len(repos), "created_at": iso(org_created(store, org)),
+        "updated_at": iso(store.now), "archived_at": None}
+
+
+def team_members(store: Store, org: str, slug: str) -> list[str]:
+    return list(store.github_team_members.get(f"{org}/{slug}", []))
+
+
+def team_maintainers(store: Store, org: str, slug: str) -> set[str]:
+    """A team's maintainers: the lead of the flowlens team it belongs to, if a member (else the first member)."""
+    members = team_members(store, org, slug)
+    team = next((t for t in store.teams.values() if t.github_slug == slug), None)
+    leads = {store.people[p.lead].login for p in store.jira_projects.values()
+             if team is not None and p.team == team.key and p.lead in store.people}
+    return (leads & set(members)) or set(members[:1])
+
+
+def render_team_full(store: Store, org: str, slug: str, base_url: str) -> dict:
+    """team-full, as GET /orgs/{org}/teams/{slug} answers."""
+    out = render_team(store, org, slug, base_url)
+    repos = [r for r in store.github_repos if r.org == org
+             and any(t.key == r.team and t.github_slug == slug for t in store.teams.values())]
+    created = org_created(store, org) + timedelta(days=30)
+    return out | {"members_count": len(team_members(store, org, slug)), "repos_count": len(repos),
+                  "created_at": iso(created), "updated_at": iso(created),
+                  "organization": render_org_full(store, org, base_url)}
 
 
 def render_repo(store: Store, repo: GhRepo, base_url: str) -> dict:
@@ -488,6 +543,78 @@ def render_timeline_event(store: Store, item: GhPull | GhIssue, event: GhEvent, 
     return out
 
 
+# -- rendering: review comments, commits, a repository's issue events ---------------------------
+REVIEW_COMMENT_PATHS = ("src/app.py", "src/service/handlers.py", "tests/test_app.py", "README.md", "config/settings.yaml")
+
+
+def review_comments(pull: GhPull) -> list[tuple[int, GhEvent, int]]:
+    """(comment id, its review, ordinal) of a pull's line comments: a review that asks for changes or comments
+    carries one or two (derived from its id, so every client sees the same)."""
+    out = []
+    for e in pull.events:
+        if e.event == "reviewed" and (e.review_state or "COMMENTED").upper() in ("CHANGES_REQUESTED", "COMMENTED"):
+            for k in range(1 + e.id % 2):
+                out.append((e.id * 4 + k, e, k))
+    return out
+
+
+def render_review_comment(store: Store, pull: GhPull, cid: int, review: GhEvent, k: int, base_url: str) -> dict:
+    """pull-request-review-comment: a line comment of `review`, made when the review was submitted."""
+    a, h, fn, n = api(base_url), base_url, pull.repo, pull.number
+    path = REVIEW_COMMENT_PATHS[(cid // 4) % len(REVIEW_COMMENT_PATHS)]
+    line = 3 + (cid * 7 + k) % 120
+    sha = review_commit(pull, review)
+    url = f"{a}/repos/{fn}/pulls/comments/{cid}"
+    html = f"{h}/{fn}/pull/{n}#discussion_r{cid}"
+    when = iso(review.created_at)
+    return {
+        "url": url, "pull_request_review_id": review.id, "id": cid, "node_id": new_node_id("PRRC", cid),
+        "diff_hunk": f"@@ -{line},6 +{line},7 @@ def handler(request):\n     value = compute(request)\n+    "
+                     "check(value)",
+        "path": path, "position": 4, "original_position": 4, "commit_id": sha, "original_commit_id": sha,
+        "user": None if review.actor == GHOST else render_user(store, review.actor, base_url),
+        "body": ("Could this handle the empty case?", "Please add a test for this branch.")[k % 2],
+        "created_at": when, "updated_at": when, "html_url": html, "pull_request_url": f"{a}/repos/{fn}/pulls/{n}",
+        "author_association": author_association(store, review.actor),
+        "_links": {"self": {"href": url}, "html": {"href": html}, "pull_request": {"href": f"{a}/repos/{fn}/pulls/{n}"}},
+        "start_line": None, "original_start_line": None, "start_side": None, "line": line + 3,
+        "original_line": line + 3, "side": "RIGHT", "subject_type": "line",
+        "reactions": _reactions(f"{url}/reactions"),
+    }
+
+
+def pull_commits(pull: GhPull) -> list[GhEvent]:
+    """A pull's commits, oldest first; a pull always has one (its head) even when the events show none."""
+    commits = [e for e in pull.events if e.event == "committed"]
+    if commits:
+        return commits
+    return [GhEvent(id=pull.id, event="committed", actor=pull.author, created_at=pull.created_at,
+                    commit_sha=head_sha(pull))]
+
+
+def render_commit(store: Store, pull: GhPull, event: GhEvent, base_url: str) -> dict:
+    """commit, as GET /repos/{o}/{r}/pulls/{n}/commits lists it."""
+    a, h, fn = api(base_url), base_url, pull.repo
+    t = render_timeline_event(store, pull, event, base_url)
+    sha = t["sha"]
+    user = None if event.actor == GHOST else render_user(store, event.actor, base_url)
+    return {
+        "sha": sha, "node_id": legacy_node_id("Commit", stable_id(sha)), "url": f"{a}/repos/{fn}/commits/{sha}",
+        "html_url": f"{h}/{fn}/commit/{sha}", "comments_url": f"{a}/repos/{fn}/commits/{sha}/comments",
+        "commit": {"url": t["url"], "author": t["author"], "committer": t["committer"], "message": t["message"],
+                   "comment_count": 0, "tree": t["tree"], "verification": t["verification"]},
+        "author": user, "committer": user,
+        "parents": [{"sha": p["sha"], "url": f"{a}/repos/{fn}/commits/{p['sha']}", "html_url": p["html_url"]}
+                    for p in t["parents"]],
+    }
+
+
+def render_repo_issue_event(store: Store, item: GhPull | GhIssue, event: GhEvent, base_url: str) -> dict:
+    """issue-event, as GET /repos/{o}/{r}/issues/events lists it: the /events shape with its issue."""
+    return render_timeline_event(store, item, event, base_url, for_events_api=True) | {
+        "issue": render_issue(store, item, base_url)}
+
+
 # -- rate limits ---------------------------------------------------------------------------------
 class RateLimits:
     """Per (token, resource) budgets over fixed hourly windows, as GitHub's primary limits."""
@@ -646,6 +773,11 @@ def find_repo(store: Store, req: Request) -> GhRepo | None:
         want = f"{req.params['owner']}/{req.params['repo']}".lower()
         repo = next((r for r in store.github_repos if r.full_name.lower() == want), None)
     return repo
+
+
+def find_org(store: Store, name: str) -> str | None:
+    """The organisation's login as GitHub has it (matched case-insensitively)."""
+    return next((o for o in store.github_orgs if o.lower() == name.lower()), None)
 
 
 def moved_repo(store: Store, name: str) -> GhRepo | None:
@@ -832,15 +964,93 @@ def register(app: App) -> None:
         items.sort(key=lambda r: (key(r), r.id), reverse=direction == "desc")
         return paged(req, items, f"/api/v3/orgs/{org}/repos", lambda r: render_repo(store, r, req.base_url))
 
-    def team_members(req: Request) -> Response:
+    def team_members_of(req: Request) -> Response:
         store = store_of()
-        org, slug = req.params["org"], req.params["slug"]
-        if slug not in index(store).team_slugs.get(org, set()):
+        found = team_of(req)
+        if found is None:
             return not_found()
-        logins = store.github_team_members.get(f"{org}/{slug}", [])
+        org, slug = found
+        role = req.arg("role", "all")
+        if role not in ("all", "member", "maintainer"):
+            raise BadParam("role must be one of all, member, maintainer")
+        maintainers = team_maintainers(store, org, slug)
+        logins = [u for u in team_members(store, org, slug)
+                  if role == "all" or (u in maintainers) == (role == "maintainer")]
         tid = stable_id(f"team:{org}/{slug}")
-        return paged(req, list(logins), f"/api/v3/organizations/{stable_id('org:' + org)}/team/{tid}/members",
+        return paged(req, logins, f"/api/v3/organizations/{stable_id('org:' + org)}/team/{tid}/members",
                      lambda u: render_user(store, u, req.base_url))
+
+    def org_get(req: Request) -> Response:
+        store = store_of()
+        org = find_org(store, req.params["org"])
+        return not_found() if org is None else json_response(render_org_full(store, org, req.base_url))
+
+    def org_teams(req: Request) -> Response:
+        store = store_of()
+        org = find_org(store, req.params["org"])
+        if org is None:
+            return not_found()
+        slugs = sorted(index(store).team_slugs.get(org, set()))
+        return paged(req, slugs, f"/api/v3/orgs/{org}/teams", lambda t: render_team(store, org, t, req.base_url))
+
+    def team_of(req: Request) -> tuple[str, str] | None:
+        store = store_of()
+        if req.params.get("team_id"):
+            found = index(store).teams_by_id.get(int(req.params["team_id"]))
+            return found if found and stable_id("org:" + found[0]) == int(req.params["org_id"]) else None
+        org = find_org(store, req.params["org"])
+        slug = req.params["slug"].lower()
+        return (org, slug) if org and slug in index(store).team_slugs.get(org, set()) else None
+
+    def team_get(req: Request) -> Response:
+        found = team_of(req)
+        return not_found() if found is None else json_response(render_team_full(store_of(), *found, req.base_url))
+
+    def org_members(req: Request) -> Response:
+        store = store_of()
+        org = find_org(store, req.params["org"])
+        if org is None:
+            return not_found()
+        role = req.arg("role", "all")
+        if role not in ("all", "admin", "member"):
+            raise BadParam("role must be one of all, admin, member")
+        logins = sorted({m for k, ms in store.github_team_members.items() if k.split("/")[0] == org for m in ms},
+                        key=lambda u: user_id(store, u))
+        admins = {store.github_user_login} & set(logins)
+        logins = [u for u in logins if role == "all" or (u in admins) == (role == "admin")]
+        return paged(req, logins, f"/api/v3/orgs/{org}/members", lambda u: render_user(store, u, req.base_url))
+
+    def review_comments_of(req, store, repo, p) -> Response:
+        items = review_comments(p)
+        return paged(req, items, repo_link(repo, f"/pulls/{p.number}/comments"),
+                     lambda c: render_review_comment(store, p, c[0], c[1], c[2], req.base_url))
+
+    def repo_review_comments(req: Request, store: Store, repo: GhRepo) -> Response:
+        sort = req.arg("sort", "created")
+        if sort not in ("created", "updated"):
+            raise BadParam("sort must be created or updated")
+        direction = req.arg("direction", "asc")
+        if direction not in ("asc", "desc"):
+            raise BadParam("direction must be asc or desc")
+        items = [(p, c) for p in index(store).pulls.get(repo.full_name, []) for c in review_comments(p)]
+        if req.arg("since"):
+            try:
+                since = parse_iso(req.arg("since"))
+            except ValueError as e:
+                raise BadParam("since must be an ISO 8601 timestamp: YYYY-MM-DDTHH:MM:SSZ") from e
+            items = [(p, c) for p, c in items if c[1].created_at >= since]
+        items.sort(key=lambda pc: (pc[1][1].created_at, pc[1][0]), reverse=direction == "desc")
+        return paged(req, items, repo_link(repo, "/pulls/comments"),
+                     lambda pc: render_review_comment(store, pc[0], *pc[1], req.base_url))
+
+    def commits(req, store, repo, p) -> Response:
+        # GitHub lists at most 250 commits of a pull
+        return paged(req, pull_commits(p)[:250], repo_link(repo, f"/pulls/{p.number}/commits"),
+                     lambda e: render_commit(store, p, e, req.base_url))
+
+    def repo_issue_events(req: Request, store: Store, repo: GhRepo) -> Response:
+        return paged(req, index(store).repo_events(repo.full_name), repo_link(repo, "/issues/events"),
+                     lambda ie: render_repo_issue_event(store, ie[0], ie[1], req.base_url))
 
     def rate_limit(req: Request) -> Response:
         token = token_of(req) or ""
@@ -865,7 +1075,19 @@ def register(app: App) -> None:
     add(r"/api/v3/user", "github.user", user)
     add(r"/api/v3/user/orgs", "github.user_orgs", user_orgs)
     add(r"/api/v3/orgs/(?P<org>[^/]+)/repos", "github.org_repos", org_repos)
-    add(r"/api/v3/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)/members", "github.team_members", team_members)
+    add(REPO + r"/pulls/comments", "github.review_comments", with_repo(repo_review_comments))
+    add(REPO + r"/pulls/(?P<number>\d+)/comments", "github.review_comments", with_item(review_comments_of, True))
+    add(REPO + r"/pulls/(?P<number>\d+)/commits", "github.pull_commits", with_item(commits, True))
+    add(REPO + r"/issues/events", "github.repo_issue_events", with_repo(repo_issue_events))
+    add(r"/api/v3/orgs/(?P<org>[^/]+)", "github.org", org_get)
+    add(r"/api/v3/orgs/(?P<org>[^/]+)/members", "github.org_members", org_members)
+    add(r"/api/v3/orgs/(?P<org>[^/]+)/teams", "github.teams", org_teams)
+    add(r"/api/v3/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)", "github.team", team_get)
+    add(r"/api/v3/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)/members", "github.team_members", team_members_of)
+    # where a team's `url` and the members Link header point (GitHub's legacy team paths)
+    add(r"/api/v3/organizations/(?P<org_id>\d+)/team/(?P<team_id>\d+)", "github.team", team_get)
+    add(r"/api/v3/organizations/(?P<org_id>\d+)/team/(?P<team_id>\d+)/members", "github.team_members",
+        team_members_of)
     add(r"/api/v3/rate_limit", "github.rate_limit", rate_limit, counted=False)
 
     from sandbox import github_graphql

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +123,15 @@ def org_node(ctx: Ctx, org: str) -> dict:
 
 def team_node(ctx: Ctx, org: str, slug: str) -> dict:
     tid = rest.stable_id(f"team:{org}/{slug}")
+    url, path = f"{ctx.base_url}/orgs/{org}/teams/{slug}", f"/orgs/{org}/teams/{slug}"
+    created = iso(rest.org_created(ctx.store, org) + timedelta(days=30))
     return {"__typename": "Team", "id": rest.legacy_node_id("Team", tid), "databaseId": tid, "slug": slug,
-            "combinedSlug": f"{org}/{slug}", "name": ctx.ix.team_names.get(slug, slug),
-            "url": f"{ctx.base_url}/orgs/{org}/teams/{slug}", "organization": org_node(ctx, org)}
+            "combinedSlug": f"{org}/{slug}", "name": ctx.ix.team_names.get(slug, slug), "description": None,
+            "privacy": "VISIBLE", "notificationSetting": "NOTIFICATIONS_ENABLED", "url": url, "resourcePath": path,
+            "membersUrl": f"{url}/members", "membersResourcePath": f"{path}/members",
+            "repositoriesUrl": f"{url}/repositories", "repositoriesResourcePath": f"{path}/repositories",
+            "createdAt": created, "updatedAt": created, "viewerCanAdminister": False, "viewerCanSubscribe": True,
+            "organization": org_node(ctx, org), "_org": org, "_slug": slug}
 
 
 def repo_node(ctx: Ctx, repo: GhRepo) -> dict:
@@ -376,7 +382,47 @@ def _attach(s: GraphQLSchema) -> None:
         repos.sort(key=key, reverse=desc)
         return connection(repos, key, lambda r: repo_node(ctx, r), args, desc)
 
+    def org_teams(obj, info, **args):
+        ctx: Ctx = info.context
+        org = obj["_org"]
+        slugs = sorted(ctx.ix.team_slugs.get(org, set()))
+        if args.get("query"):
+            q = args["query"].lower()
+            slugs = [t for t in slugs if q in t or q in ctx.ix.team_names.get(t, t).lower()]
+        if args.get("userLogins"):
+            want = set(args["userLogins"])
+            slugs = [t for t in slugs if want & set(rest.team_members(ctx.store, org, t))]
+        order = args.get("orderBy") or {}
+        desc = order.get("direction") == "DESC"
+        key = lambda t: [ctx.ix.team_names.get(t, t).lower(), t]
+        slugs.sort(key=key, reverse=desc)
+        return connection(slugs, key, lambda t: team_node(ctx, org, t), args, desc)
+
+    def org_team(obj, info, slug: str):
+        ctx: Ctx = info.context
+        return team_node(ctx, obj["_org"], slug) if slug in ctx.ix.team_slugs.get(obj["_org"], set()) else None
+
+    def team_members(obj, info, **args):
+        ctx: Ctx = info.context
+        org, slug = obj["_org"], obj["_slug"]
+        maintainers = rest.team_maintainers(ctx.store, org, slug)
+        logins = rest.team_members(ctx.store, org, slug)
+        if args.get("role"):
+            logins = [u for u in logins if (u in maintainers) == (args["role"] == "MAINTAINER")]
+        if args.get("query"):
+            q = args["query"].lower()
+            logins = [u for u in logins if q in u or q in (ctx.ix.people[u].name.lower() if u in ctx.ix.people else "")]
+        conn = connection(logins, lambda u: [u], lambda u: actor(ctx, u), args)
+        for edge in conn["edges"]:
+            login = edge["node"]["_login"]
+            edge |= {"role": "MAINTAINER" if login in maintainers else "MEMBER",
+                     "memberAccessUrl": f"{obj['url']}/members", "memberAccessResourcePath": f"{obj['resourcePath']}/members"}
+        return conn
+
     field("User", "organizations", user_organizations)
+    field("Organization", "teams", org_teams)
+    field("Organization", "team", org_team)
+    field("Team", "members", team_members)
     field("Organization", "repositories", org_repositories)
 
     def repo_pulls(obj, info, **args):

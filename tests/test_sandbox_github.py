@@ -119,6 +119,27 @@ def build_store(pulls: int = 45, long_pull_events: int = 250, seed: int = 7) -> 
 # -- fixtures and helpers -------------------------------------------------------------------------
 SPECS = Path(__file__).resolve().parents[1] / "sandbox" / "specs"
 SPEC = json.loads((SPECS / "github-subset-pulls-reviews-timeline.json").read_text())
+_MORE = json.loads((SPECS / "github-subset-orgs-teams-comments-commits.json").read_text())  # the same document's
+SPEC["paths"] |= _MORE["paths"]
+for _kind, _items in _MORE["components"].items():
+    SPEC["components"].setdefault(_kind, {}).update(_items)
+
+
+def _null_in_nullable_enums(node: object) -> None:
+    """GitHub sends null for a nullable enum (an open issue's `state_reason`, a one-line review comment's
+    `start_side`); its document says `nullable` without listing null in the enum, which OpenAPI 3.0.3 reads as
+    "never null". Say it the way the validator understands."""
+    if isinstance(node, dict):
+        if node.get("nullable") and isinstance(node.get("enum"), list) and None not in node["enum"]:
+            node["enum"].append(None)
+        for v in node.values():
+            _null_in_nullable_enums(v)
+    elif isinstance(node, list):
+        for v in node:
+            _null_in_nullable_enums(v)
+
+
+_null_in_nullable_enums(SPEC["components"]["schemas"])
 RECORDED = Path(__file__).resolve().parent / "fixtures" / "github-recorded"
 AUTH = {"Authorization": f"token {GITHUB_TOKEN}"}
 
@@ -614,3 +635,120 @@ def test_deleted_accounts_render_as_github_renders_them():
         node = gql(s, q, n=pull.number).json()["data"]["repository"]["pullRequest"]
         assert node["author"] is None
         assert next(r for r in node["timelineItems"]["nodes"] if r["fullDatabaseId"] == str(review.id))["author"] is None
+
+
+# -- organisation, teams, review comments, commits, a repository's issue events ---------------------------
+def error_schema(path: str, status: str) -> dict:
+    """The body schema the spec gives a path's error answer (following a $ref into components/responses); where
+    the path lists none, the spec's `not_found` response (basic-error), which every GitHub 404 sends."""
+    resp = SPEC["paths"][path]["get"]["responses"].get(status) or SPEC["components"]["responses"]["not_found"]
+    if "$ref" in resp:
+        resp = SPEC["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
+    return resp["content"]["application/json"]["schema"]
+
+
+def test_org_teams_and_members_validate_and_page(sb):
+    store = sb.app.store
+    org = get(sb, "/orgs/ACME")  # GitHub matches the login case-insensitively
+    assert org.status_code == 200
+    validate_schema(org.json(), response_schema("/orgs/{org}"))
+    assert org.json()["login"] == "acme"
+    teams = follow(sb, "/orgs/acme/teams", per_page=1)
+    validate_schema(teams, response_schema("/orgs/{org}/teams"))
+    assert sorted(t["slug"] for t in teams) == sorted(k.split("/")[1] for k in store.github_team_members)
+    for t in teams:
+        full = get(sb, f"/orgs/acme/teams/{t['slug']}")
+        validate_schema(full.json(), response_schema("/orgs/{org}/teams/{team_slug}"))
+        want = store.github_team_members[f"acme/{t['slug']}"]
+        assert full.json()["members_count"] == len(want)
+        members = follow(sb, f"/orgs/acme/teams/{t['slug']}/members", per_page=2)  # next links: legacy team paths
+        validate_schema(members, response_schema("/orgs/{org}/teams/{team_slug}/members"))
+        assert [m["login"] for m in members] == want
+        via_url = requests.get(t["members_url"].replace("{/member}", ""), headers=AUTH, timeout=30)
+        assert [m["login"] for m in via_url.json()] == want
+        maintainers = [m["login"] for m in follow(sb, f"/orgs/acme/teams/{t['slug']}/members", role="maintainer")]
+        plain = [m["login"] for m in follow(sb, f"/orgs/acme/teams/{t['slug']}/members", role="member")]
+        assert len(maintainers) == 1 and sorted(maintainers + plain) == sorted(want)
+    members = follow(sb, "/orgs/acme/members", per_page=2)
+    validate_schema(members, response_schema("/orgs/{org}/members"))
+    assert {m["login"] for m in members} == {u for ms in store.github_team_members.values() for u in ms}
+    for path, spec_path in (("/orgs/nope", "/orgs/{org}"), ("/orgs/nope/teams", "/orgs/{org}/teams"),
+                            ("/orgs/acme/teams/nope", "/orgs/{org}/teams/{team_slug}"),
+                            ("/orgs/acme/teams/nope/members", "/orgs/{org}/teams/{team_slug}"),
+                            ("/orgs/nope/members", "/orgs/{org}/members")):
+        r = get(sb, path)
+        assert r.status_code == 404, path
+        validate_schema(r.json(), error_schema(spec_path, "404"))
+    assert get(sb, "/orgs/acme/teams", per_page="x").status_code == 422
+
+
+def test_review_comments_commits_and_repository_issue_events(sb):
+    store = sb.app.store
+    pulls = [p for p in store.github_pulls if p.repo == "acme/api"]
+    per_pull, commits_seen = [], 0
+    for p in pulls:
+        comments = follow(sb, f"/repos/acme/api/pulls/{p.number}/comments", per_page=1)
+        validate_schema(comments, response_schema("/repos/{owner}/{repo}/pulls/{pull_number}/comments"))
+        reviews = {r["id"] for r in follow(sb, f"/repos/acme/api/pulls/{p.number}/reviews")}
+        assert {c["pull_request_review_id"] for c in comments} <= reviews
+        per_pull += comments
+        commits = follow(sb, f"/repos/acme/api/pulls/{p.number}/commits", per_page=3)
+        validate_schema(commits, response_schema("/repos/{owner}/{repo}/pulls/{pull_number}/commits"))
+        shas = [e.commit_sha for e in p.events if e.event == "committed" and e.commit_sha]
+        assert shas == [c["sha"] for c in commits][:len(shas)] and len(commits) >= 1
+        assert get(sb, f"/repos/acme/api/pulls/{p.number}").json()["commits"] == len(commits)
+        commits_seen += len(commits)
+    assert per_pull and commits_seen > len(pulls)
+    everything = follow(sb, "/repos/acme/api/pulls/comments", per_page=7)
+    validate_schema(everything, response_schema("/repos/{owner}/{repo}/pulls/comments"))
+    assert sorted(c["id"] for c in everything) == sorted(c["id"] for c in per_pull)
+    assert [c["created_at"] for c in everything] == sorted(c["created_at"] for c in everything)
+    newest = follow(sb, "/repos/acme/api/pulls/comments", direction="desc", since=everything[-1]["created_at"])
+    assert newest and all(c["created_at"] == everything[-1]["created_at"] for c in newest)
+    events = follow(sb, "/repos/acme/api/issues/events", per_page=50)
+    validate_schema(events[:60], response_schema("/repos/{owner}/{repo}/issues/events"))
+    per_issue = [e for i in [*pulls, *(i for i in store.github_issues if i.repo == "acme/api")]
+                 for e in follow(sb, f"/repos/acme/api/issues/{i.number}/events", per_page=100)]
+    assert sorted(e["id"] for e in events) == sorted(e["id"] for e in per_issue)
+    assert [e["created_at"] for e in events] == sorted((e["created_at"] for e in events), reverse=True)
+    assert all(e["issue"]["number"] for e in events)
+    for path, spec_path in (("/repos/acme/api/pulls/9999/commits", "/repos/{owner}/{repo}/pulls/{pull_number}"),
+                            ("/repos/acme/nope/pulls/comments", "/repos/{owner}/{repo}"),
+                            ("/repos/acme/nope/issues/events", "/repos/{owner}/{repo}")):
+        r = get(sb, path)
+        assert r.status_code == 404, path
+        validate_schema(r.json(), error_schema(spec_path, "404"))
+
+
+def test_graphql_organization_teams_and_members_page(sb):
+    store = sb.app.store
+    q = """query($after: String, $mafter: String) { organization(login: "acme") {
+      teams(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+        nodes { slug name combinedSlug
+          members(first: 2, after: $mafter) { totalCount pageInfo { hasNextPage endCursor }
+            edges { role node { login } } } } } } }"""
+    found: dict[str, list[str]] = {}
+    roles: dict[str, set[str]] = {}
+    after = None
+    while True:
+        data = gql(sb, q, after=after).json()["data"]["organization"]["teams"]
+        for t in data["nodes"]:
+            members, mafter, conn = [], None, t["members"]
+            while True:
+                members += [e["node"]["login"] for e in conn["edges"]]
+                roles[t["slug"]] = roles.get(t["slug"], set()) | {e["role"] for e in conn["edges"]}
+                if not conn["pageInfo"]["hasNextPage"]:
+                    break
+                mafter = conn["pageInfo"]["endCursor"]
+                one = gql(sb, """query($slug: String!, $mafter: String) { organization(login: "acme") {
+                  team(slug: $slug) { members(first: 2, after: $mafter) { pageInfo { hasNextPage endCursor }
+                    edges { role node { login } } } } } }""", slug=t["slug"], mafter=mafter).json()
+                conn = one["data"]["organization"]["team"]["members"]
+            found[t["slug"]] = members
+        if not data["pageInfo"]["hasNextPage"]:
+            break
+        after = data["pageInfo"]["endCursor"]
+    assert found == {k.split("/")[1]: v for k, v in store.github_team_members.items() if k.startswith("acme/")}
+    assert all(r == {"MAINTAINER", "MEMBER"} for r in roles.values())
+    missing = gql(sb, '{ organization(login: "acme") { team(slug: "nope") { slug } } }').json()
+    assert missing["data"]["organization"]["team"] is None
