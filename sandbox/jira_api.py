@@ -13,6 +13,7 @@ import bisect
 import hashlib
 import json
 import re
+import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +88,40 @@ SYSTEM_FIELDS: list[tuple[str, str, dict[str, Any] | None, list[str]]] = [
     ("issuelinks", "Linked Issues", {"type": "array", "items": "issuelinks", "system": "issuelinks"},
      ["issueLink"]),
 ]
+# What `*all` adds on a real site (navigable unless NOT_NAVIGABLE); values derived in `_part_value`.
+SYSTEM_FIELDS += [
+    ("statuscategorychangedate", "Status Category Changed",
+     {"type": "datetime", "system": "statuscategorychangedate"}, ["statusCategoryChangedDate"]),
+    ("creator", "Creator", {"type": "user", "system": "creator"}, ["creator"]),
+    ("components", "Components", {"type": "array", "items": "component", "system": "components"}, ["component"]),
+    ("versions", "Affects versions", {"type": "array", "items": "version", "system": "versions"},
+     ["affectedVersion"]),
+    ("environment", "Environment", {"type": "string", "system": "environment"}, ["environment"]),
+    ("duedate", "Due date", {"type": "date", "system": "duedate"}, ["due", "duedate"]),
+    ("timeoriginalestimate", "Original estimate", {"type": "number", "system": "timeoriginalestimate"},
+     ["originalEstimate", "timeoriginalestimate"]),
+    ("timeestimate", "Remaining Estimate", {"type": "number", "system": "timeestimate"},
+     ["remainingEstimate", "timeestimate"]),
+    ("timespent", "Time Spent", {"type": "number", "system": "timespent"}, ["timespent"]),
+    ("aggregatetimeoriginalestimate", "\u03a3 Original Estimate",
+     {"type": "number", "system": "aggregatetimeoriginalestimate"}, []),
+    ("aggregatetimeestimate", "\u03a3 Remaining Estimate", {"type": "number", "system": "aggregatetimeestimate"}, []),
+    ("aggregatetimespent", "\u03a3 Time Spent", {"type": "number", "system": "aggregatetimespent"}, []),
+    ("workratio", "Work Ratio", {"type": "number", "system": "workratio"}, ["workratio"]),
+    ("progress", "Progress", {"type": "progress", "system": "progress"}, ["progress"]),
+    ("aggregateprogress", "\u03a3 Progress", {"type": "progress", "system": "aggregateprogress"}, []),
+    ("timetracking", "Time tracking", {"type": "timetracking", "system": "timetracking"}, []),
+    ("subtasks", "Sub-tasks", {"type": "array", "items": "issuelinks", "system": "subtasks"}, ["subtasks"]),
+    ("security", "Security Level", {"type": "securitylevel", "system": "security"}, ["level"]),
+    ("watches", "Watchers", {"type": "watches", "system": "watches"}, ["watchers"]),
+    ("votes", "Votes", {"type": "votes", "system": "votes"}, ["votes"]),
+    ("lastViewed", "Last Viewed", {"type": "datetime", "system": "lastViewed"}, ["lastViewed"]),
+    ("attachment", "Attachment", {"type": "array", "items": "attachment", "system": "attachment"}, ["attachments"]),
+    ("comment", "Comment", {"type": "comments-page", "system": "comment"}, ["comment"]),
+    ("worklog", "Log Work", {"type": "array", "items": "worklog", "system": "worklog"},
+     ["worklogAuthor", "worklogComment", "worklogDate"]),
+]
+NOT_NAVIGABLE = frozenset({"attachment", "comment", "timetracking", "worklog"})  # left out of `*navigable`
 CUSTOM_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
     (FIELD_TEAM, "Team", {"type": "team", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:atlassian-team"}),
     (FIELD_SPRINT, "Sprint", {"type": "array", "items": "json", "custom": "com.pyxis.greenhopper.jira:gh-sprint"}),
@@ -311,6 +346,8 @@ def _field_value(store: Store, issue: JiraIssue, fid: str, deployment: str, api:
         if store.jira_projects[issue.project].type != "service_desk":
             return None
         return [render_approval(store, issue, a, deployment, base, tz) for a in issue.approvals]
+    if fid in PART_FIELDS:
+        return _part_value(store, issue, fid, deployment, api, base, tz)
     return None
 
 
@@ -332,7 +369,7 @@ def _select_fields(fields: list[str] | None, default: str, site: frozenset[str] 
     chosen: list[str] = []
     for f in wanted:
         if f in ("*all", "*navigable"):
-            chosen.extend(ALL_FIELDS)
+            chosen.extend(x for x in ALL_FIELDS if f == "*all" or x not in NOT_NAVIGABLE)
             chosen.extend(o for o in OPTIONAL_FIELDS if o in site)
         elif f.startswith("-") or f in ("id", "key", "issuekey"):
             continue
@@ -395,6 +432,9 @@ def render_issue(app_or_store: App | Store, issue: JiraIssue, fields: list[str] 
         out["fields"] = {f: _field_value(store, issue, f, deployment, api_version, base_url, tz) for f in chosen}
     if "names" in expands:
         out["names"] = {f: FIELD_NAMES[f] for f in chosen}
+    if "transitions" in expands:
+        out["transitions"] = issue_transitions(store, issue, base_url, api_version,
+                                               with_fields="transitions.fields" in expands)
     if "changelog" in expands:
         hs = issue.histories
         total = len(hs)
@@ -453,7 +493,16 @@ _FIELD_ALIASES = {"key": "key", "issuekey": "key", "id": "key", "issue": "key", 
                   "updated": "updated", "updateddate": "updated", "created": "created", "createddate": "created",
                   "status": "status", "statuscategory": "statusCategory", "issuetype": "issuetype",
                   "type": "issuetype", "resolved": "resolutiondate", "resolutiondate": "resolutiondate"}
+_FIELD_ALIASES |= {"assignee": "assignee", "reporter": "reporter", "creator": "reporter", "resolution": "resolution",
+                   "labels": "labels", "label": "labels", "fixversion": "fixVersion", "parent": "parent",
+                   "sprint": "sprint", "duedate": "duedate", "due": "duedate"}
 _ORDERABLE = {"key", "updated", "created", "resolutiondate"}
+# What a clause of each field compares: the issue's value (None or [] when empty) and how a query value names it.
+_VALUE_OF: dict[str, Callable[[JiraIssue], Any]] = {
+    "assignee": lambda i: i.assignee, "reporter": lambda i: i.reporter, "resolution": lambda i: i.resolution,
+    "resolutiondate": lambda i: i.resolutiondate, "labels": lambda i: i.labels, "fixVersion": lambda i: i.fix_versions,
+    "parent": lambda i: i.parent, "sprint": lambda i: i.sprint, "duedate": lambda i: None,
+    "updated": lambda i: i.updated, "created": lambda i: i.created}
 
 
 @dataclass
@@ -598,6 +647,15 @@ class _Parser:
         elif op_tok.kind == "word" and op_tok.text.lower() == "not" and self.is_kw("in"):
             self.take()
             op = "not in"
+        elif op_tok.kind == "word" and op_tok.text.lower() == "is":
+            op = "is"
+            if self.is_kw("not"):
+                self.take()
+                op = "is not"
+            empty = self.take()
+            if not (empty.kind == "word" and empty.text.lower() in ("empty", "null")):
+                raise self.fail("'EMPTY' or 'NULL'", empty)
+            return self.emptiness(t.value, name, op == "is")
         else:
             got = "end of query" if op_tok.kind == "end" else f"'{op_tok.text}'"
             raise JiraError(400, f"Error in the JQL Query: Expecting operator but got {got}. The valid operators "
@@ -613,9 +671,19 @@ class _Parser:
             if not (self.peek().kind == "punct" and self.peek().text == ")"):
                 raise self.fail("')'")
             self.take()
+        elif op in ("=", "!=") and self.peek().kind == "word" and self.peek().text.lower() in ("empty", "null"):
+            self.take()
+            return self.emptiness(t.value, name, op == "=")
         else:
             values = [self.value()]
         return self.predicate(t.value, name, op, values)
+
+    def emptiness(self, shown: str, name: str, empty: bool) -> Callable[[JiraIssue], bool]:
+        """`field is EMPTY` (or `= EMPTY`, `is null`) and `is not EMPTY`."""
+        get = _VALUE_OF.get(name)
+        if get is None:  # key, project, status, ...: never empty
+            return lambda i: not empty
+        return lambda i: (get(i) in (None, [], "")) == empty
 
     def predicate(self, shown: str, name: str, op: str, toks: list[_Tok]) -> Callable[[JiraIssue], bool]:
         if name in ("updated", "created", "resolutiondate"):
@@ -627,6 +695,8 @@ class _Parser:
             return lambda i: getattr(i, name) is not None and cmp(getattr(i, name))
         if op not in ("=", "!=", "in", "not in"):
             raise JiraError(400, f"The operator '{op}' is not supported by the '{shown}' field.")
+        if name in _VALUE_OF:
+            return self.optional_value(shown, name, op, toks)
         if name == "project":
             keys = {self.project(shown, t.value) for t in toks}
             get: Callable[[JiraIssue], str] = lambda i: i.project
@@ -650,6 +720,38 @@ class _Parser:
             get = lambda i: i.issuetype.lower()
         negate = op in ("!=", "not in")
         return lambda i: (get(i) in keys) != negate
+
+    def optional_value(self, shown: str, name: str, op: str, toks: list[_Tok]) -> Callable[[JiraIssue], bool]:
+        """A field that may be empty: `=`/`in` match its value (any of a list's), `!=`/`not in` match issues that
+        have a value and not that one (Jira never matches an empty field with a negation)."""
+        get = _VALUE_OF[name]
+        if name in ("assignee", "reporter"):
+            wanted = set()
+            for t in toks:
+                v = t.value.lower()
+                found = {p.pid for p in self.store.people.values() if v in (
+                    p.account_id.lower(), p.user_key.lower(), p.username.lower(), p.email.lower(), p.name.lower())}
+                if not found:
+                    raise JiraError(400, f"The value '{t.value}' does not exist for the field '{shown}'.")
+                wanted |= found
+        elif name == "fixVersion":
+            wanted = {t.value for t in toks} | {n for t in toks for i in self.store.jira_issues
+                                                for n in i.fix_versions if _version_id(n) == t.value}
+        elif name == "resolution":
+            wanted = {n for t in toks for n, rid in RESOLUTIONS.items() if t.value.lower() in (n.lower(), rid)}
+        elif name == "parent":
+            wanted = {self.issue_key(shown, t.value) for t in toks}
+        else:
+            wanted = {t.value for t in toks}
+        negate = op in ("!=", "not in")
+
+        def match(i: JiraIssue) -> bool:
+            v = get(i)
+            if v in (None, [], ""):
+                return False
+            hit = bool(set(v) & wanted) if isinstance(v, list) else v in wanted
+            return hit != negate
+        return match
 
     def project(self, shown: str, value: str) -> str:
         for p in self.store.jira_projects.values():
@@ -1033,7 +1135,7 @@ def _fields(c: _Ctx) -> Response:
     out = []
     for fid, name, schema, clauses in SYSTEM_FIELDS:
         f: dict[str, Any] = {"id": fid, "key": fid, "name": name, "custom": False, "orderable": fid != "issuekey",
-                             "navigable": True, "searchable": True, "clauseNames": clauses}
+                             "navigable": fid not in NOT_NAVIGABLE, "searchable": True, "clauseNames": clauses}
         if schema:
             f["schema"] = schema
         out.append(f)
@@ -1122,7 +1224,9 @@ def _priorities(c: _Ctx) -> Response:
 
 
 def _resolutions(c: _Ctx) -> Response:
-    return json_response([_named("resolution", n, RESOLUTIONS, c.base, c.api) for n in RESOLUTIONS])
+    # Cloud's resolutions carry no icon (Data Center's still do)
+    return json_response([{k: v for k, v in (_named("resolution", n, RESOLUTIONS, c.base, c.api) or {}).items()
+                           if k != "iconUrl" or c.dep != "cloud"} for n in RESOLUTIONS])
 
 
 def _issuetypes(c: _Ctx) -> Response:
@@ -1152,6 +1256,410 @@ def _approvals(c: _Ctx) -> Response:
     return json_response({"_expands": [], "size": len(page), "start": start, "limit": limit, "isLastPage": last,
                           "_links": links,
                           "values": [render_approval(store, issue, a, c.dep, c.base, c.tz) for a in page]})
+
+
+# -- an issue's parts and the site's catalogues ----------------------------------------------------------
+# Comments, worklogs, attachments, components and transitions are derived from the issue (its people, times and
+# project), so every client sees the same: the model holds none of them and no metric reads them.
+PART_FIELDS = frozenset(f[0] for f in SYSTEM_FIELDS[SYSTEM_FIELDS.index(next(
+    f for f in SYSTEM_FIELDS if f[0] == "statuscategorychangedate")):])
+EMBEDDED_WORKLOGS = 20  # an issue embeds at most this many worklogs; GET issue/{key}/worklog pages them all
+COMMENT_TEXTS = ("Picked this up; first pass is in review.", "Can we confirm the expected behaviour with support?",
+                 "Blocked on the upstream change, see the linked issue.", "Deployed to staging, looks good.",
+                 "Moving this to the next sprint.", "Added details from the customer call.")
+COMPONENTS = ("Backend", "Frontend", "Infrastructure")
+PROJECT_TYPES = {  # key -> (formatted, color); what Cloud and Data Center list
+    "business": ("Business", "#FFAB00"), "service_desk": ("Service Desk", "#00B8D9"), "software": ("Software", "#0065FF")}
+GROUPS = ("jira-administrators", "jira-software-users", "jira-servicemanagement-users")
+
+
+def _salt(issue: JiraIssue, what: str) -> int:
+    return zlib.crc32(f"{issue.key}:{what}".encode())
+
+
+def _version_id(name: str) -> str:
+    return str(10000 + zlib.crc32(name.encode()) % 9000)  # as fixVersions render it
+
+
+def _between(issue: JiraIssue, k: int, n: int) -> datetime:
+    """The k-th of n instants spread between the issue's creation and its last update."""
+    return (issue.created + (issue.updated - issue.created) * (k + 1) / (n + 1)).replace(microsecond=0)
+
+
+def _participants(store: Store, issue: JiraIssue) -> list[str]:
+    pids = [issue.reporter, issue.assignee, *(h.author for h in issue.histories)]
+    return list(dict.fromkeys(p for p in pids if p and p in store.people)) or [store.jira_user_pid]
+
+
+def issue_comments(store: Store, issue: JiraIssue) -> list[tuple[str, str, datetime, str]]:
+    """(id, author pid, created, text), oldest first: none to three per issue."""
+    n, people = _salt(issue, "comment") % 4, _participants(store, issue)
+    return [(str(issue.id * 8 + k), people[(_salt(issue, "by") + k) % len(people)], _between(issue, k, n),
+             COMMENT_TEXTS[(_salt(issue, "text") + k) % len(COMMENT_TEXTS)]) for k in range(n)]
+
+
+def issue_worklogs(store: Store, issue: JiraIssue) -> list[tuple[str, str, datetime, int]]:
+    """(id, author pid, started, seconds), oldest first: work logged on issues that moved past the backlog."""
+    if not issue.histories:
+        return []
+    n, people = _salt(issue, "worklog") % 3, _participants(store, issue)
+    who = issue.assignee if issue.assignee in store.people else people[0]
+    return [(str(issue.id * 8 + k), who, _between(issue, k, n), 3600 * (1 + (_salt(issue, "h") + k) % 6))
+            for k in range(n)]
+
+
+def _body(text: str, api: int) -> Any:
+    return _adf(text) if api == 3 else text
+
+
+def render_comment(store: Store, issue: JiraIssue, c: tuple[str, str, datetime, str], deployment: str, api: int,
+                   base: str, tz: ZoneInfo) -> dict[str, Any]:
+    cid, pid, when, text = c
+    user = render_user(store.people[pid], deployment, base, api)
+    out = {"self": f"{base}/rest/api/{api}/issue/{issue.id}/comment/{cid}", "id": cid, "author": user,
+           "body": _body(text, api), "updateAuthor": user, "created": jira_time(when, tz), "updated": jira_time(when, tz)}
+    if deployment == "cloud":
+        out["jsdPublic"] = True
+    return out
+
+
+def render_worklog(store: Store, issue: JiraIssue, w: tuple[str, str, datetime, int], deployment: str, api: int,
+                   base: str, tz: ZoneInfo) -> dict[str, Any]:
+    wid, pid, started, seconds = w
+    user = render_user(store.people[pid], deployment, base, api)
+    return {"self": f"{base}/rest/api/{api}/issue/{issue.id}/worklog/{wid}", "author": user, "updateAuthor": user,
+            "comment": _body("Worked on it.", api), "created": jira_time(started, tz), "updated": jira_time(started, tz),
+            "started": jira_time(started, tz), "timeSpent": _duration(seconds), "timeSpentSeconds": seconds,
+            "id": wid, "issueId": str(issue.id)}
+
+
+def _duration(seconds: int) -> str:
+    """Jira's `1d 2h 30m` (8-hour days, 5-day weeks)."""
+    out, rest = [], seconds // 60
+    for unit, minutes in (("w", 2400), ("d", 480), ("h", 60), ("m", 1)):
+        if rest >= minutes:
+            out.append(f"{rest // minutes}{unit}")
+            rest %= minutes
+    return " ".join(out) or "0m"
+
+
+def project_components(store: Store, key: str, deployment: str, base: str, api: int) -> list[dict[str, Any]]:
+    p = store.jira_projects[key]
+    index = list(store.jira_projects).index(key)
+    lead = render_user(store.people.get(p.lead), deployment, base, api)
+    out = []
+    for k, name in enumerate(COMPONENTS):
+        cid = str(10000 + index * 10 + k)
+        c = {"self": f"{base}/rest/api/{api}/component/{cid}", "id": cid, "name": name,
+             "description": f"{name} of {p.name}", "lead": lead, "assigneeType": "PROJECT_DEFAULT",
+             "assignee": lead, "realAssigneeType": "PROJECT_DEFAULT", "realAssignee": lead,
+             "isAssigneeTypeValid": True, "project": p.key, "projectId": int(p.id)}
+        if deployment == "cloud" and p.lead in store.people:
+            c["leadAccountId"] = store.people[p.lead].account_id
+        out.append(c)
+    return out
+
+
+def issue_component(issue: JiraIssue) -> int | None:
+    """The index in COMPONENTS of the issue's component; two issues in three have one."""
+    k = _salt(issue, "component") % 3
+    return None if k == 2 else (_salt(issue, "which") % len(COMPONENTS))
+
+
+def project_versions(store: Store, key: str, base: str, api: int, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The project's versions: every fix version its issues carry, released once all of their issues are resolved."""
+    p = store.jira_projects[key]
+    issues: dict[str, list[JiraIssue]] = {}
+    for i in store.jira_issues:
+        if i.project == key:
+            for v in i.fix_versions:
+                issues.setdefault(v, []).append(i)
+    out = []
+    for name in sorted(issues, key=lambda n: [int(x) if x.isdigit() else x for x in n.split(".")]):
+        done = [i.resolutiondate for i in issues[name] if i.resolutiondate is not None]
+        released = len(done) == len(issues[name])
+        v: dict[str, Any] = {"self": f"{base}/rest/api/{api}/version/{_version_id(name)}", "id": _version_id(name),
+                             "description": "", "name": name, "archived": False, "released": released}
+        if released:
+            day = max(done).astimezone(tz).date()
+            v |= {"releaseDate": day.isoformat(), "userReleaseDate": day.strftime("%d/%b/%y").lstrip("0")}
+        v |= {"overdue": False, "projectId": int(p.id)}
+        out.append(v)
+    return out
+
+
+def issue_transitions(store: Store, issue: JiraIssue, base: str, api: int, with_fields: bool = False,
+                      only: str | None = None) -> list[dict[str, Any]]:
+    """The transitions open from the issue's status: one to each other status of its project's workflow."""
+    statuses = store.jira_projects[issue.project].statuses
+    out = []
+    for idx, sid in enumerate(statuses):
+        tid = str(11 + 10 * idx)
+        if sid == issue.status or (only is not None and only != tid):
+            continue
+        to = render_status(store, sid, base, api)
+        t: dict[str, Any] = {"id": tid, "name": to["name"], "to": to, "hasScreen": False, "isGlobal": True,
+                             "isInitial": False, "isAvailable": True, "isConditional": False, "isLooped": False}
+        if with_fields:
+            t["fields"] = {}
+        out.append(t)
+    return out
+
+
+def _part_value(store: Store, issue: JiraIssue, fid: str, deployment: str, api: int, base: str,
+                tz: ZoneInfo) -> Any:
+    """The value of a field `*all` adds (PART_FIELDS)."""
+    logged = sum(w[3] for w in issue_worklogs(store, issue))
+    if fid == "statuscategorychangedate":
+        moved = [h.created for h in issue.histories if any(it.field == "status" for it in h.items)]
+        return jira_time(moved[-1] if moved else issue.created, tz)
+    if fid == "creator":
+        return render_user(store.people.get(issue.reporter), deployment, base, api)
+    if fid == "components":
+        k = issue_component(issue)
+        if k is None:
+            return []
+        c = project_components(store, issue.project, deployment, base, api)[k]
+        return [{"self": c["self"], "id": c["id"], "name": c["name"], "description": c["description"]}]
+    if fid in ("versions", "subtasks"):
+        return []
+    if fid in ("environment", "duedate", "security", "lastViewed", "timeoriginalestimate", "timeestimate",
+               "aggregatetimeoriginalestimate", "aggregatetimeestimate"):
+        return None
+    if fid in ("timespent", "aggregatetimespent"):
+        return logged or None
+    if fid == "workratio":
+        return -1  # no original estimate
+    if fid in ("progress", "aggregateprogress"):
+        return {"progress": logged, "total": logged} | ({"percent": 100} if logged else {})
+    if fid == "timetracking":
+        return {"timeSpent": _duration(logged), "timeSpentSeconds": logged} if logged else {}
+    if fid == "watches":
+        return {"self": f"{base}/rest/api/{api}/issue/{issue.key}/watchers", "watchCount": 1 + _salt(issue, "w") % 3,
+                "isWatching": False}
+    if fid == "votes":
+        return {"self": f"{base}/rest/api/{api}/issue/{issue.key}/votes", "votes": 0, "hasVoted": False}
+    if fid == "attachment":
+        if _salt(issue, "attachment") % 4:
+            return []
+        aid, who = str(issue.id * 4), store.people.get(issue.reporter)
+        name = f"screenshot-{issue.key.lower()}.png"
+        content = (f"{base}/rest/api/3/attachment/content/{aid}" if deployment == "cloud"
+                   else f"{base}/secure/attachment/{aid}/{name}")
+        return [{"self": f"{base}/rest/api/{api}/attachment/{aid}", "id": aid, "filename": name,
+                 "author": render_user(who, deployment, base, api), "created": jira_time(issue.created, tz),
+                 "size": 20_000 + _salt(issue, "size") % 200_000, "mimeType": "image/png", "content": content,
+                 "thumbnail": content.replace("/content/", "/thumbnail/") if deployment == "cloud" else
+                 f"{base}/secure/thumbnail/{aid}/_thumb_{aid}.png"}]
+    if fid == "comment":
+        cs = issue_comments(store, issue)
+        return {"comments": [render_comment(store, issue, c, deployment, api, base, tz) for c in cs],
+                "self": f"{base}/rest/api/{api}/issue/{issue.id}/comment", "maxResults": len(cs), "total": len(cs),
+                "startAt": 0}
+    if fid == "worklog":
+        ws = issue_worklogs(store, issue)
+        return {"startAt": 0, "maxResults": EMBEDDED_WORKLOGS, "total": len(ws),
+                "worklogs": [render_worklog(store, issue, w, deployment, api, base, tz)
+                             for w in ws[:EMBEDDED_WORKLOGS]]}
+    return None
+
+
+def _page(c: _Ctx, path: str, items: list, default: int, cap: int, render: Callable[[Any], Any],
+          extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """Jira's PageBean: startAt/maxResults/total/isLast/values with `self` and `nextPage` links."""
+    start = max(0, _int(c.req.arg("startAt"), 0, "startAt"))
+    size = max(1, min(_int(c.req.arg("maxResults"), default, "maxResults"), cap))
+    page = items[start:start + size]
+    url = f"{c.base}/rest/api/{c.api}/{path}"
+    q = {k: v for k, v in (extra or {}).items() if v}
+    out: dict[str, Any] = {"self": f"{url}?{urlencode({**q, 'startAt': start, 'maxResults': size})}",
+                           "maxResults": size, "startAt": start, "total": len(items),
+                           "isLast": start + len(page) >= len(items), "values": [render(x) for x in page]}
+    if not out["isLast"]:
+        out["nextPage"] = f"{url}?{urlencode({**q, 'startAt': start + size, 'maxResults': size})}"
+    return out
+
+
+def _project_or_404(c: _Ctx) -> str:
+    ref = c.req.params["ref"]
+    for p in c.store.jira_projects.values():
+        if ref.upper() == p.key.upper() or ref == p.id:
+            return p.key
+    raise JiraError(404, f"No project could be found with key '{ref}'.")
+
+
+def _comments(c: _Ctx) -> Response:
+    issue = _issue_or_404(c.store, c.req.params["key"])
+    cs = issue_comments(c.store, issue)
+    order = c.req.arg("orderBy") or "created"
+    if order not in ("created", "+created", "-created"):
+        raise JiraError(400, f"The value '{order}' is not valid for orderBy; use created, +created or -created.")
+    if order == "-created":
+        cs = cs[::-1]
+    start = max(0, _int(c.req.arg("startAt"), 0, "startAt"))
+    size = max(0, min(_int(c.req.arg("maxResults"), 5000, "maxResults"), 5000))
+    page = cs[start:start + size]
+    return json_response({"startAt": start, "maxResults": size, "total": len(cs),
+                          "comments": [render_comment(c.store, issue, x, c.dep, c.api, c.base, c.tz) for x in page]})
+
+
+def _worklogs(c: _Ctx) -> Response:
+    issue = _issue_or_404(c.store, c.req.params["key"])
+    ws = issue_worklogs(c.store, issue)
+    after, before = c.req.arg("startedAfter"), c.req.arg("startedBefore")
+    if after:
+        ws = [w for w in ws if w[2].timestamp() * 1000 >= _int(after, 0, "startedAfter")]
+    if before:
+        ws = [w for w in ws if w[2].timestamp() * 1000 < _int(before, 0, "startedBefore")]
+    start = max(0, _int(c.req.arg("startAt"), 0, "startAt"))
+    size = max(1, min(_int(c.req.arg("maxResults"), 5000, "maxResults"), 5000))
+    page = ws[start:start + size]
+    return json_response({"startAt": start, "maxResults": size, "total": len(ws),
+                          "worklogs": [render_worklog(c.store, issue, w, c.dep, c.api, c.base, c.tz) for w in page]})
+
+
+def _transitions(c: _Ctx) -> Response:
+    issue = _issue_or_404(c.store, c.req.params["key"])
+    with_fields = "transitions.fields" in _split(c.req.arg("expand"))
+    return json_response({"expand": "transitions", "transitions": issue_transitions(
+        c.store, issue, c.base, c.api, with_fields, c.req.arg("transitionId"))})
+
+
+def _versions_page(c: _Ctx) -> Response:
+    key = _project_or_404(c)
+    vs = project_versions(c.store, key, c.base, c.api, c.tz)
+    query = (c.req.arg("query") or "").lower()
+    vs = [v for v in vs if query in v["name"].lower() or query in v["description"].lower()]
+    status = {s.strip() for s in (c.req.arg("status") or "").split(",") if s.strip()}
+    if status:
+        vs = [v for v in vs if ("released" if v["released"] else "unreleased") in status
+              or ("archived" in status and v["archived"])]
+    order = c.req.arg("orderBy") or ""
+    if order.lstrip("+-") in ("name", "sequence", "releaseDate", "description"):
+        field_name = {"sequence": "id"}.get(order.lstrip("+-"), order.lstrip("+-"))
+        vs = sorted(vs, key=lambda v: str(v.get(field_name) or ""), reverse=order.startswith("-"))
+    extra = {"orderBy": order, "query": c.req.arg("query") or "", "status": c.req.arg("status") or ""}
+    return json_response(_page(c, f"project/{key}/version", vs, 50, 50, lambda v: v, extra))
+
+
+def _versions(c: _Ctx) -> Response:
+    return json_response(project_versions(c.store, _project_or_404(c), c.base, c.api, c.tz))
+
+
+def _components_page(c: _Ctx) -> Response:
+    key = _project_or_404(c)
+    counts = [0] * len(COMPONENTS)
+    for i in c.store.jira_issues:
+        k = issue_component(i) if i.project == key else None
+        if k is not None:
+            counts[k] += 1
+    comps = [x | {"issueCount": n} for x, n in zip(project_components(c.store, key, c.dep, c.base, c.api), counts)]
+    for x in comps:
+        x.pop("leadAccountId", None)  # ComponentWithIssueCount has no such key
+    query = (c.req.arg("query") or "").lower()
+    comps = [x for x in comps if query in x["name"].lower() or query in x["description"].lower()]
+    return json_response(_page(c, f"project/{key}/component", comps, 50, 50, lambda x: x,
+                               {"query": c.req.arg("query") or ""}))
+
+
+def _components(c: _Ctx) -> Response:
+    return json_response(project_components(c.store, _project_or_404(c), c.dep, c.base, c.api))
+
+
+def _project_types(c: _Ctx) -> Response:
+    return json_response([{"key": key, "formattedKey": name, "descriptionI18nKey": f"jira.project.type.{key}.description",
+                           "icon": base64.b64encode(f"<svg><title>{name}</title></svg>".encode()).decode(),
+                           "color": color} for key, (name, color) in PROJECT_TYPES.items()])
+
+
+def _priority_search(c: _Ctx) -> Response:
+    ids = {x for v in c.req.query.get("id", []) for x in v.split(",") if x}
+    name = (c.req.arg("priorityName") or "").lower()
+    only_default = (c.req.arg("onlyDefault") or "").lower() == "true"
+    names = [n for n, pid in PRIORITIES.items() if (not ids or pid in ids) and name in n.lower()
+             and (not only_default or n == "Medium")]
+    return json_response(_page(c, "priority/search", names, 50, 50, lambda n: {
+        **(_named("priority", n, PRIORITIES, c.base, c.api) or {}), "statusColor": "#cccccc", "isDefault": n == "Medium"}))
+
+
+def _resolution_search(c: _Ctx) -> Response:
+    ids = {x for v in c.req.query.get("id", []) for x in v.split(",") if x}
+    only_default = (c.req.arg("onlyDefault") or "").lower() == "true"
+    names = [n for n, rid in RESOLUTIONS.items() if (not ids or rid in ids) and not only_default]
+    return json_response(_page(c, "resolution/search", names, 50, 50, lambda n: {
+        k: v for k, v in {**(_named("resolution", n, RESOLUTIONS, c.base, c.api) or {}), "default": False}.items()
+        if k != "iconUrl"}))
+
+
+def _people(store: Store) -> list[Person]:
+    return sorted(store.people.values(), key=lambda p: p.pid)
+
+
+def _users_search(c: _Ctx) -> Response:
+    start = max(0, _int(c.req.arg("startAt"), 0, "startAt"))
+    size = max(1, min(_int(c.req.arg("maxResults"), 50, "maxResults"), 1000))
+    return json_response([render_user(p, c.dep, c.base, c.api) for p in _people(c.store)[start:start + size]])
+
+
+def _user_search(c: _Ctx) -> Response:
+    """Cloud: `query` (or `accountId`); Data Center: `username`, matched on name, display name and email."""
+    q = (c.req.arg("query") or c.req.arg("username") or "").lower()
+    account = c.req.arg("accountId")
+    if not q and not account:
+        raise JiraError(400, "The query parameter 'query' is required." if c.dep == "cloud"
+                        else "The username query parameter was not provided")
+    found = [p for p in _people(c.store) if (account and p.account_id == account) or (q and (
+        p.name.lower().startswith(q) or p.email.lower().startswith(q) or p.username.lower().startswith(q)
+        or any(w.startswith(q) for w in p.name.lower().split())))]
+    start = max(0, _int(c.req.arg("startAt"), 0, "startAt"))
+    size = max(1, min(_int(c.req.arg("maxResults"), 50, "maxResults"), 1000))
+    return json_response([render_user(p, c.dep, c.base, c.api) for p in found[start:start + size]])
+
+
+def _user(c: _Ctx) -> Response:
+    r = c.req
+    account, username, key = r.arg("accountId"), r.arg("username"), r.arg("key")
+    person = next((p for p in _people(c.store) if (account and p.account_id == account) or (
+        username and p.username == username) or (key and p.user_key == key)), None)
+    if person is None:
+        if c.dep == "cloud":
+            raise JiraError(404, "Specified user does not exist or you do not have required permissions")
+        raise JiraError(404, f"The user named '{username or key}' does not exist")
+    return json_response(render_user(person, c.dep, c.base, c.api))
+
+
+def _group_members_of(store: Store, group: str) -> list[Person] | None:
+    people = [p for p in _people(store) if not p.bot]
+    if group == "jira-administrators":
+        return [store.people[store.jira_user_pid]]
+    if group == "jira-software-users":
+        return people
+    if group == "jira-servicemanagement-users" and any(p.type == "service_desk" for p in store.jira_projects.values()):
+        teams = {p.team for p in store.jira_projects.values() if p.type == "service_desk"}
+        return [p for p in people if p.team in teams]
+    return None
+
+
+def _group_member(c: _Ctx) -> Response:
+    name = c.req.arg("groupname") or ""
+    gid = c.req.arg("groupId")
+    if gid:
+        name = next((g for g in GROUPS if str(uuid.uuid5(uuid.NAMESPACE_DNS, g)) == gid), gid)
+    if not name:
+        raise JiraError(400, "You must specify a group name or a group ID.")
+    members = _group_members_of(c.store, name)
+    if members is None:
+        raise JiraError(404, f"Group with name '{name}' does not exist.")
+
+    def detail(p: Person) -> dict[str, Any]:
+        u = render_user(p, c.dep, c.base, c.api) or {}
+        return {k: v for k, v in u.items() if k != "accountType" or c.dep == "cloud"}
+    return json_response(_page(c, "group/member", members, 50, 50, detail, {"groupname": name}))
+
+
+def _labels(c: _Ctx) -> Response:
+    labels = sorted({lab for i in c.store.jira_issues for lab in i.labels})
+    return json_response(_page(c, "label", labels, 1000, 1000, lambda x: x))
 
 
 # -- registration ------------------------------------------------------------------------------------
@@ -1203,6 +1711,26 @@ def register(app: App) -> None:
         ("GET", "/resolution", "jira.resolution", _resolutions, {}),
         ("GET", "/issuetype", "jira.issuetype", _issuetypes, {}),
     ]
+    # what third-party clients call beyond flowlens (Data Center lacks the */search ones and label); first, so that
+    # `project/type` is not read as `project/{ref}`
+    routes = [
+        ("GET", r"/issue/(?P<key>[^/]+)/comment", "jira.comments", _comments, {}),
+        ("GET", r"/issue/(?P<key>[^/]+)/worklog", "jira.worklogs", _worklogs, {}),
+        ("GET", r"/issue/(?P<key>[^/]+)/transitions", "jira.transitions", _transitions, {}),
+        ("GET", r"/project/type", "jira.project_type", _project_types, {}),
+        ("GET", r"/project/(?P<ref>[^/]+)/version", "jira.project_version", _versions_page, {}),
+        ("GET", r"/project/(?P<ref>[^/]+)/versions", "jira.project_versions", _versions, {}),
+        ("GET", r"/project/(?P<ref>[^/]+)/component", "jira.project_component", _components_page,
+         {"cloud_only": True}),
+        ("GET", r"/project/(?P<ref>[^/]+)/components", "jira.project_components", _components, {}),
+        ("GET", "/priority/search", "jira.priority_search", _priority_search, {"cloud_only": True}),
+        ("GET", "/resolution/search", "jira.resolution_search", _resolution_search, {"cloud_only": True}),
+        ("GET", "/users/search", "jira.users_search", _users_search, {"cloud_only": True}),
+        ("GET", "/user/search", "jira.user_search", _user_search, {}),
+        ("GET", "/user", "jira.user", _user, {}),
+        ("GET", "/group/member", "jira.group_member", _group_member, {}),
+        ("GET", "/label", "jira.label", _labels, {"cloud_only": True}),
+    ] + routes
     for method, path, name, fn, opts in routes:
         r.add(method, v + path, name, _wrap(app, fn, **opts))
     r.add("GET", r"/rest/servicedeskapi/request/(?P<key>[^/]+)/approval", "jira.approvals", _wrap(app, _approvals))

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.server import GITHUB_TOKEN, Sandbox
+from sandbox.server import GITHUB_TOKEN, JIRA_API_TOKEN, JIRA_PAT, Sandbox
 
 
 @pytest.fixture(scope="module")
 def sandbox(small_org):
     with Sandbox(small_org) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def datacenter(small_org):
+    with Sandbox(small_org, jira_deployment="datacenter") as sb:
         yield sb
 
 
@@ -59,3 +65,55 @@ def test_pygithub_walks_org_teams_repos_pulls_reviews_comments_commits_events(sa
     assert len(list(repo.get_issues(state="all"))) == len(pulls) + sum(
         i.repo == repo.full_name for i in store.github_issues)
     assert g.get_rate_limit().resources.core.remaining < 5000
+
+
+@pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
+def test_atlassian_python_api_walks_projects_issues_and_the_site(deployment, sandbox, datacenter):
+    """atlassian-python-api: the user, projects, versions, components, project types, priorities, resolutions,
+    statuses, fields, users, group members, a JQL search with `is EMPTY`, issues with `*all`, comments,
+    transitions, changelog, worklogs."""
+    from atlassian import Jira
+
+    sb = sandbox if deployment == "cloud" else datacenter
+    store = sb.app.store
+    me = store.people[store.jira_user_pid]
+    if deployment == "cloud":
+        j = Jira(url=sb.url, username=me.email, password=JIRA_API_TOKEN, cloud=True, api_version="3")
+    else:
+        j = Jira(url=sb.url, token=JIRA_PAT)
+    assert j.myself()["displayName"] == me.name
+    assert [p["key"] for p in j.projects()] == list(store.jira_projects)
+    for key in store.jira_projects:
+        names = {v for i in store.jira_issues if i.project == key for v in i.fix_versions}
+        assert {v["name"] for v in j.get_project_versions(key)} == names
+        assert {v["name"] for v in j.get_project_versions_paginated(key, limit=50)["values"]} == names
+        assert len(j.get_project_components(key)) == 3
+    assert {t["key"] for t in j.get_all_project_types()} >= {p.type for p in store.jira_projects.values()}
+    assert [p["name"] for p in j.get_all_priorities()] == ["Highest", "High", "Medium", "Low", "Lowest"]
+    assert j.get_all_resolutions() and len(j.get_all_statuses()) == len(store.jira_statuses)
+    assert any(f["id"] == "comment" for f in j.get_all_fields())
+    if deployment == "cloud":
+        found = j.user_find_by_user_string(query=me.name.split()[0], start=0, limit=50)
+        assert me.account_id in {u["accountId"] for u in found}
+    else:
+        found = j.user_find_by_user_string(username=me.username)
+        assert me.user_key in {u["key"] for u in found}
+    members = j.get_all_users_from_group("jira-software-users", limit=1000)
+    assert members["total"] == sum(not p.bot for p in store.people.values())
+    jql = "project = PAY AND assignee is EMPTY ORDER BY key ASC"
+    want = sorted((i for i in store.jira_issues if i.project == "PAY" and i.assignee is None),
+                  key=lambda i: int(i.key.split("-")[1]))[:20]
+    got = (j.enhanced_jql(jql, limit=20) if deployment == "cloud" else j.jql(jql, limit=20))["issues"]
+    assert [i["key"] for i in got] == [i.key for i in want]
+    for issue in want[:5]:
+        full = j.issue(issue.key, fields="*all")["fields"]
+        assert {"comment", "worklog", "attachment", "issuelinks"} <= set(full)
+        assert "comment" not in j.issue(issue.key, fields="*all,-comment")["fields"]
+        comments = j.issue_get_comments(issue.key)
+        assert comments["total"] == full["comment"]["total"]
+        transitions = j.get_issue_transitions(issue.key)
+        assert transitions and store.jira_statuses[issue.status].name not in {t["to"] for t in transitions}
+        histories = j.get_issue_changelog(issue.key)
+        assert (histories.get("total") if "total" in histories else len(histories["histories"])) == len(
+            issue.histories)
+        assert j.issue_get_worklog(issue.key)["total"] == full["worklog"]["total"]

@@ -130,6 +130,10 @@ def dc_session() -> requests.Session:
 @pytest.fixture(scope="module")
 def spec() -> dict:
     doc = json.loads((SPECS / "jira-subset-search-changelog-status.json").read_text())
+    more = json.loads((SPECS / "jira-subset-client-endpoints.json").read_text())  # the same document's
+    doc["paths"] |= more["paths"]
+    for kind, items in more["components"].items():
+        doc["components"].setdefault(kind, {}).update(items)
     # Jira sends null for an empty from/to of a change item; Atlassian's document does not say nullable.
     for prop in ("from", "fromString", "to", "toString"):
         doc["components"]["schemas"]["ChangeDetails"]["properties"][prop]["nullable"] = True
@@ -163,7 +167,7 @@ def test_every_spec_path_validates(cloud, spec):
     for path, method, resp in checks:
         assert resp.status_code == 200, (path, resp.text)
         validate(spec, path, method, resp.json())
-    assert {p for p, _, _ in checks} | {"/rest/api/3/search"} == set(spec["paths"])
+    assert {p for p, _, _ in checks} | {"/rest/api/3/search"} | CLIENT_PATHS == set(spec["paths"])
 
 
 def test_dc_shapes_validate(dc, spec):
@@ -547,3 +551,159 @@ def test_generated_small_pages_and_validates(generated, spec):
     for issue in with_approvals:
         body = s.get(cloud_sb.url + f"/rest/servicedeskapi/request/{issue.key}/approval").json()
         assert [v["id"] for v in body["values"]] == [a.id for a in issue.approvals]
+
+
+# -- what third-party clients call beyond flowlens -------------------------------------------------------
+CLIENT_PATHS = {f"/rest/api/3{p}" for p in (
+    "/issue/{issueIdOrKey}/comment", "/issue/{issueIdOrKey}/worklog", "/issue/{issueIdOrKey}/transitions",
+    "/project/{projectIdOrKey}/version", "/project/{projectIdOrKey}/versions", "/project/{projectIdOrKey}/component",
+    "/project/{projectIdOrKey}/components", "/project/type", "/priority/search", "/resolution/search", "/users/search",
+    "/group/member", "/label", "/project", "/project/{projectIdOrKey}", "/project/search", "/priority", "/resolution",
+    "/issuetype", "/user")}
+
+
+def validate_component(spec: dict, name: str, body) -> None:
+    OAS30Validator({"$ref": f"#/components/schemas/{name}", "components": spec["components"]}).validate(body)
+
+
+def pages(s: requests.Session, url: str, key: str = "values", **params) -> list:
+    """Every item of a Jira PageBean, following `nextPage` (or startAt for the pages that have no link)."""
+    out, params = [], {"maxResults": 1, **params}
+    r = s.get(url, params=params)
+    while True:
+        assert r.status_code == 200, r.text
+        body = r.json()
+        out += body[key]
+        if body.get("isLast", body["startAt"] + len(body[key]) >= body["total"]):
+            assert len(out) == body["total"]
+            return out
+        r = s.get(body["nextPage"]) if "nextPage" in body else s.get(url, params={
+            **params, "startAt": body["startAt"] + len(body[key])})
+
+
+def test_client_paths_validate_page_and_404(cloud, spec):
+    s, u = cloud_session(cloud), cloud.url + "/rest/api/3"
+    store = cloud.app.store
+    busy = next(i for i in store.jira_issues if len(s.get(f"{u}/issue/{i.key}/comment").json()["comments"]) >= 2)
+    checks = {
+        "/issue/{issueIdOrKey}/comment": s.get(f"{u}/issue/{busy.key}/comment", params={"orderBy": "-created"}),
+        "/issue/{issueIdOrKey}/worklog": s.get(f"{u}/issue/{busy.key}/worklog"),
+        "/issue/{issueIdOrKey}/transitions": s.get(f"{u}/issue/{busy.key}/transitions"),
+        "/project/{projectIdOrKey}/version": s.get(f"{u}/project/AL/version"),
+        "/project/{projectIdOrKey}/versions": s.get(f"{u}/project/10000/versions"),
+        "/project/{projectIdOrKey}/component": s.get(f"{u}/project/AL/component"),
+        "/project/{projectIdOrKey}/components": s.get(f"{u}/project/AL/components"),
+        "/project/type": s.get(f"{u}/project/type"), "/priority/search": s.get(f"{u}/priority/search"),
+        "/resolution/search": s.get(f"{u}/resolution/search"), "/users/search": s.get(f"{u}/users/search"),
+        "/group/member": s.get(f"{u}/group/member", params={"groupname": "jira-software-users"}),
+        "/label": s.get(f"{u}/label"), "/project": s.get(f"{u}/project"), "/project/{projectIdOrKey}":
+        s.get(f"{u}/project/AL"), "/project/search": s.get(f"{u}/project/search"), "/priority": s.get(f"{u}/priority"),
+        "/resolution": s.get(f"{u}/resolution"), "/issuetype": s.get(f"{u}/issuetype"),
+        "/user": s.get(f"{u}/user", params={"accountId": store.people["p0002"].account_id}),
+    }
+    assert {f"/rest/api/3{p}" for p in checks} == CLIENT_PATHS
+    for path, resp in checks.items():
+        assert resp.status_code == 200, (path, resp.text)
+        validate(spec, f"/rest/api/3{path}", "get", resp.json())
+    comments = checks["/issue/{issueIdOrKey}/comment"].json()["comments"]
+    assert comments[0]["created"] >= comments[-1]["created"] and comments[0]["body"]["type"] == "doc"  # ADF in v3
+    v2 = s.get(f"{cloud.url}/rest/api/2/issue/{busy.key}/comment").json()["comments"]
+    assert [c["id"] for c in v2] == [c["id"] for c in reversed(comments)] and isinstance(v2[0]["body"], str)
+    assert [c["id"] for c in pages(s, f"{u}/issue/{busy.key}/comment", key="comments")] == [c["id"] for c in v2]
+    transitions = checks["/issue/{issueIdOrKey}/transitions"].json()["transitions"]
+    assert busy.status not in {t["to"]["id"] for t in transitions} and transitions
+    one = s.get(f"{u}/issue/{busy.key}/transitions", params={"transitionId": transitions[0]["id"]}).json()
+    assert [t["id"] for t in one["transitions"]] == [transitions[0]["id"]]
+    expanded = s.get(f"{u}/issue/{busy.key}", params={"expand": "transitions", "fields": "status"}).json()
+    validate(spec, "/rest/api/3/issue/{issueIdOrKey}", "get", expanded)
+    assert [t["id"] for t in expanded["transitions"]] == [t["id"] for t in transitions]
+    assert [v["name"] for v in pages(s, f"{u}/project/AL/version")] == ["1.0"]
+    assert sorted(x["issueCount"] for x in pages(s, f"{u}/project/AL/component")) and len(
+        pages(s, f"{u}/project/AL/component")) == 3
+    assert [p["name"] for p in pages(s, f"{u}/priority/search")] == ["Highest", "High", "Medium", "Low", "Lowest"]
+    assert len(pages(s, f"{u}/resolution/search")) == len(s.get(f"{u}/resolution").json())
+    members = pages(s, f"{u}/group/member", groupname="jira-software-users")
+    assert sorted(m["accountId"] for m in members) == sorted(p.account_id for p in store.people.values())
+    users = [x for n in range(len(store.people)) for x in s.get(f"{u}/users/search",
+                                                                   params={"startAt": n, "maxResults": 1}).json()]
+    assert sorted(x["accountId"] for x in users) == sorted(p.account_id for p in store.people.values())
+    assert pages(s, f"{u}/label") == ["x"]
+    error = spec["components"]["schemas"]["ErrorCollection"]
+    for path in ("/issue/NOPE-1/comment", "/issue/NOPE-1/worklog", "/issue/NOPE-1/transitions",
+                 "/project/NOPE/version", "/project/NOPE/versions", "/project/NOPE/component",
+                 "/project/NOPE/components", "/user?accountId=nobody", "/group/member?groupname=nobody"):
+        r = s.get(u + path)
+        assert r.status_code == 404, path
+        OAS30Validator({**error, "components": spec["components"]}).validate(r.json())
+        assert r.json()["errorMessages"]
+    assert s.get(f"{u}/group/member").status_code == 400
+    assert requests.get(f"{u}/project/type").status_code == 401
+
+
+def test_fields_all_returns_every_field_a_site_would(cloud, spec):
+    s, u = cloud_session(cloud), cloud.url + "/rest/api/3"
+    issue = s.get(f"{u}/issue/AL-1", params={"fields": "*all"}).json()
+    validate(spec, "/rest/api/3/issue/{issueIdOrKey}", "get", issue)
+    fields = issue["fields"]
+    for name in ("comment", "worklog", "attachment", "issuelinks", "components", "versions", "creator", "watches",
+                 "votes", "timetracking", "subtasks", "progress", "statuscategorychangedate", "duedate"):
+        assert name in fields, name
+    assert fields["comment"]["comments"] == s.get(f"{u}/issue/AL-1/comment").json()["comments"]
+    assert fields["worklog"]["total"] == s.get(f"{u}/issue/AL-1/worklog").json()["total"]
+    for c in fields["comment"]["comments"]:
+        validate_component(spec, "Comment", c)
+    for w in fields["worklog"]["worklogs"]:
+        validate_component(spec, "Worklog", w)
+    assert fields["issuelinks"][0]["outwardIssue"]["key"] == "BE-1"
+    no_comment = s.get(f"{u}/issue/AL-1", params={"fields": "*all,-comment"}).json()["fields"]
+    assert "comment" not in no_comment and "worklog" in no_comment
+    navigable = s.get(f"{u}/issue/AL-1", params={"fields": "*navigable"}).json()["fields"]
+    assert not {"comment", "worklog", "attachment", "timetracking"} & set(navigable) and "issuelinks" in navigable
+    listed = {f["id"]: f for f in s.get(f"{u}/field").json()}
+    assert set(fields) <= set(listed) and listed["comment"]["navigable"] is False
+    found = s.get(f"{u}/search/jql", params={"jql": "key = AL-1", "fields": "*all"}).json()["issues"][0]
+    assert found["fields"]["comment"] == fields["comment"]
+    dc_fields = s.get(f"{cloud.url}/rest/api/2/issue/AL-1", params={"fields": "comment"}).json()["fields"]
+    assert all(isinstance(c["body"], str) for c in dc_fields["comment"]["comments"])
+
+
+def test_data_center_serves_the_client_paths_it_has_and_lacks_the_others(dc):
+    s, u = dc_session(), dc.url + "/rest/api/2"
+    for path in ("/issue/AL-1/comment", "/issue/AL-1/worklog", "/issue/AL-1/transitions", "/project/AL/versions",
+                 "/project/AL/version", "/project/AL/components", "/project/type", "/user?username=person2",
+                 "/user/search?username=person", "/group/member?groupname=jira-administrators"):
+        assert s.get(u + path).status_code == 200, path
+    for path in ("/priority/search", "/resolution/search", "/users/search", "/project/AL/component", "/label"):
+        r = s.get(u + path)
+        assert r.status_code == 404 and r.json()["errorMessages"][0].startswith("null for uri"), path
+    busy = next(i.key for i in dc.app.store.jira_issues if s.get(f"{u}/issue/{i.key}/comment").json()["total"])
+    comments = s.get(f"{u}/issue/{busy}", params={"fields": "*all"}).json()["fields"]["comment"]["comments"]
+    assert comments and all("key" in c["author"] and "jsdPublic" not in c for c in comments)
+    assert "accountId" not in s.get(f"{u}/user", params={"username": "person2"}).json()
+
+
+def test_jql_is_empty_and_is_not_empty(cloud):
+    s, u = cloud_session(cloud), cloud.url + "/rest/api/3/search/jql"
+    store = cloud.app.store
+
+    def keys(jql: str) -> set[str]:
+        r = s.get(u, params={"jql": jql, "fields": "key", "maxResults": 5000})
+        assert r.status_code == 200, (jql, r.text)
+        return {i["key"] for i in r.json()["issues"]}
+
+    everything = {i.key for i in store.jira_issues}
+    unassigned = {i.key for i in store.jira_issues if i.assignee is None}
+    assert 0 < len(unassigned) < len(everything)
+    assert keys("assignee is EMPTY") == keys("assignee = EMPTY") == keys("assignee IS null") == unassigned
+    assert keys("assignee is not EMPTY") == keys("assignee != EMPTY") == everything - unassigned
+    assert keys("project = AL AND resolution is not EMPTY") == {
+        i.key for i in store.jira_issues if i.project == "AL" and i.resolution}
+    assert keys("fixVersion is EMPTY") == {i.key for i in store.jira_issues if not i.fix_versions}
+    assert keys("resolved is EMPTY") == {i.key for i in store.jira_issues if i.resolutiondate is None}
+    assert keys("project is not EMPTY") == everything and keys("key is EMPTY ORDER BY key") == set()
+    assert keys('assignee = "person2@example.com"') == {i.key for i in store.jira_issues if i.assignee == "p0002"}
+    assert keys("labels = x") == everything
+    assert keys("fixVersion in (1.0) AND assignee is EMPTY") == {
+        i.key for i in store.jira_issues if "1.0" in i.fix_versions and i.assignee is None}
+    r = s.get(u, params={"jql": "assignee is foo"})
+    assert r.status_code == 400 and "'EMPTY' or 'NULL'" in r.json()["errorMessages"][0]
