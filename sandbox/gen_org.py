@@ -69,6 +69,8 @@ PROJECTS = [
     ("DATA", "Data Engineering", "software", "data", WF_SOFTWARE, None),
     ("OPS", "IT Help Desk", "service_desk", "support", WF_JSM, "2"),
 ]
+# Jira issues, pull requests, GitHub issues
+SCALES = {"small": (300, 200, 50), "medium": (12_000, 8_000, 1_500), "large": (600_000, 350_000, 50_000)}
 PROJECT_WEIGHTS = {"PAY": 0.22, "WEB": 0.18, "PLAT": 0.2, "MOB": 0.15, "DATA": 0.13, "OPS": 0.12}
 
 ORG, LABS = "acme", "acme-labs"

@@ -24,7 +24,7 @@ from sandbox import github_api, jira_api
 from sandbox import github_graphql as sgq
 from sandbox.gen_github import build_gh_issue, build_pull
 from sandbox.gen_jira import build_issue, item, pick_issuetype
-from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, Org, build_org
+from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, SCALES, Org, build_org
 from sandbox.model import JiraHistory, JiraIssue, JiraLink, Store
 
 JIRA_PAGE, GH_PAGE, APPROVAL_PAGE = 100, 100, 500
@@ -316,7 +316,6 @@ def _github_job(scale: str, seed: int, root: Path, n_pulls: int, n_issues: int) 
 
 def write_pages(scale: str, seed: int, out_dir) -> str:
     """Write the organisation's landing pages under `out_dir`; returns a one-line summary."""
-    from sandbox.generator import SCALES
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
     started = time.perf_counter()

@@ -13,14 +13,12 @@ from datetime import timedelta
 from sandbox.gen_config import config_toml
 from sandbox.gen_github import build_gh_issue, build_pull
 from sandbox.gen_jira import build_issue, item, pick_issuetype
-from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, Org, build_org
+from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, SCALES, Org, build_org
 from sandbox.gen_time import NOW
 from sandbox.model import GhIssue, GhPull, JiraHistory, JiraIssue, JiraLink, Store
 
 __all__ = ["NOW", "SCALES", "advance", "config_toml", "generate", "write_pages"]
 
-# Jira issues, pull requests, GitHub issues
-SCALES = {"small": (300, 200, 50), "medium": (12_000, 8_000, 1_500), "large": (600_000, 350_000, 50_000)}
 CHURN_SHARE = 0.015  # items with more than 100 histories / timeline events
 FIRST_HISTORY_ID = 100_000
 FIRST_EVENT_ID = 5_000_000_000

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sandbox.model import GhEvent, GhIssue, GhPull, GhRepo, Store
-from sandbox.server import GITHUB_TOKEN, App, Request, Response, json_response
+from sandbox.web import GITHUB_TOKEN, AppView, Request, Response, json_response
 
 DOCS = "https://docs.github.com"
 RATE_DOCS = f"{DOCS}/rest/overview/rate-limits-for-the-rest-api"
@@ -636,13 +636,13 @@ class RateLimits:
         self.windows[(token, resource)][0] += cost
 
 
-def limit_for(app: App, resource: str) -> int:
+def limit_for(app: AppView, resource: str) -> int:
     if resource == "graphql":
         return int(getattr(app, "github_graphql_rate_limit", getattr(app, "github_rate_limit", 5000)))
     return int(getattr(app, "github_rate_limit", 5000))
 
 
-def rate_headers(app: App, token: str, resource: str) -> dict[str, str]:
+def rate_headers(app: AppView, token: str, resource: str) -> dict[str, str]:
     limit = limit_for(app, resource)
     used, remaining, reset = app.github_rates.state(token, resource, limit)
     return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
@@ -664,7 +664,7 @@ def common_headers() -> dict[str, str]:
             "Vary": "Accept, Authorization, Cookie, X-GitHub-OTP"}
 
 
-def bad_credentials(app: App, docs: str) -> Response:
+def bad_credentials(app: AppView, docs: str) -> Response:
     """401 as GitHub sends it; unauthenticated budgets are per client (60 an hour)."""
     r = json_response({"message": "Bad credentials", "documentation_url": docs, "status": "401"}, 401)
     r.headers |= common_headers() | rate_headers_anon(app)
@@ -672,7 +672,7 @@ def bad_credentials(app: App, docs: str) -> Response:
     return r
 
 
-def rate_headers_anon(app: App) -> dict[str, str]:
+def rate_headers_anon(app: AppView) -> dict[str, str]:
     used, remaining, reset = app.github_rates.state("", "core", 60)
     return {"x-ratelimit-limit": "60", "x-ratelimit-remaining": str(remaining), "x-ratelimit-used": str(used),
             "x-ratelimit-reset": str(reset), "x-ratelimit-resource": "core"}
@@ -686,7 +686,8 @@ def rate_exceeded_body(store: Store) -> dict:
             "documentation_url": f"{RATE_DOCS}#about-the-primary-rate-limit", "status": "403"}
 
 
-def wrap(app: App, handler: Callable[[Request], Response], counted: bool = True) -> Callable[[Request], Response]:
+def wrap(app: AppView, handler: Callable[[Request], Response],
+         counted: bool = True) -> Callable[[Request], Response]:
     """Authentication, rate limit, ETag/304 and GitHub's headers around a REST handler."""
 
     def wrapped(req: Request) -> Response:
@@ -796,7 +797,7 @@ def moved_permanently(req: Request, repo: GhRepo) -> Response:
                                                "#follow-redirects"}, 301, {"Location": url})
 
 
-def register(app: App) -> None:
+def register(app: AppView) -> None:
     """Add the GitHub REST and GraphQL routes to the sandbox."""
     app.github_rates = RateLimits()
     if not hasattr(app, "github_rate_limit"):
@@ -1090,9 +1091,6 @@ def register(app: App) -> None:
         team_members_of)
     add(r"/api/v3/rate_limit", "github.rate_limit", rate_limit, counted=False)
 
-    from sandbox import github_graphql
-
-    github_graphql.register(app)
     # Anything else under the API: GitHub's 404 with its headers (after every real route).
     app.router.add("GET", r"/api/v3/.*", "github.unknown", wrap(app, lambda req: not_found()))
 

@@ -36,7 +36,7 @@ from graphql.utilities import value_from_ast_untyped
 from sandbox import github_api as rest
 from sandbox.github_api import iso, new_node_id
 from sandbox.model import GhEvent, GhIssue, GhPull, GhRepo
-from sandbox.server import GITHUB_TOKEN, App, Request, Response, json_response
+from sandbox.web import GITHUB_TOKEN, AppView, Request, Response, json_response
 
 # GitHub's public schema (@octokit/graphql-schema 15.26.1, MIT: specs/github-graphql-schema.LICENSE.md), shipped
 # with the sandbox so it runs from any clone.
@@ -93,7 +93,7 @@ def db_ids(n: int) -> dict:
 
 
 class Ctx:
-    def __init__(self, app: App, base_url: str, token: str) -> None:
+    def __init__(self, app: AppView, base_url: str, token: str) -> None:
         self.app, self.store, self.base_url, self.token = app, app.store, base_url, token
         self.ix = rest.index(app.store)
 
@@ -691,7 +691,7 @@ def github_error(err: GraphQLError) -> dict:
     return out
 
 
-def register(app: App) -> None:
+def register(app: AppView) -> None:
     """Add `POST /api/graphql`; the schema is built in the background now, so the first query is fast."""
     threading.Thread(target=schema, name="github-graphql-schema", daemon=True).start()
 

@@ -33,7 +33,7 @@ from sandbox.model import (
     Person,
     Store,
 )
-from sandbox.server import JIRA_API_TOKEN, JIRA_PAT, App, Request, Response, json_response
+from sandbox.web import JIRA_API_TOKEN, JIRA_PAT, AppView, Request, Response, json_response
 
 DEFAULT_BASE = "https://sandbox.atlassian.net"
 EMBEDDED_CHANGELOG_CAP = 100  # Cloud embeds at most this many (newest) histories per issue in search/issue
@@ -152,7 +152,7 @@ def _err(status: int, *messages: str) -> Response:
 
 # -- rendering ---------------------------------------------------------------------------------------
 
-def _store(app_or_store: App | Store) -> Store:
+def _store(app_or_store: AppView | Store) -> Store:
     return app_or_store if isinstance(app_or_store, Store) else app_or_store.store
 
 
@@ -351,7 +351,7 @@ def _field_value(store: Store, issue: JiraIssue, fid: str, deployment: str, api:
     return None
 
 
-def site_fields(app_or_store: App | Store) -> frozenset[str]:
+def site_fields(app_or_store: AppView | Store) -> frozenset[str]:
     """Optional field ids this site has: Approvals with a service-desk project, minus `app.jira_hide_fields`."""
     store = _store(app_or_store)
     out = {FIELD_APPROVALS} if any(p.type == "service_desk" for p in store.jira_projects.values()) else set()
@@ -379,7 +379,7 @@ def _select_fields(fields: list[str] | None, default: str, site: frozenset[str] 
     return [f for f in dict.fromkeys(chosen) if f not in excluded]
 
 
-def render_history(app_or_store: App | Store, history: JiraHistory, deployment: str, api_version: int = 2,
+def render_history(app_or_store: AppView | Store, history: JiraHistory, deployment: str, api_version: int = 2,
                    base_url: str = DEFAULT_BASE, tz: ZoneInfo | None = None,
                    field_ids: set[str] | None = None) -> dict[str, Any]:
     """One changelog history as Jira renders it (Cloud items carry `fieldId`; DC's do not)."""
@@ -411,7 +411,7 @@ def render_history(app_or_store: App | Store, history: JiraHistory, deployment: 
     return out
 
 
-def render_issue(app_or_store: App | Store, issue: JiraIssue, fields: list[str] | None, deployment: str,
+def render_issue(app_or_store: AppView | Store, issue: JiraIssue, fields: list[str] | None, deployment: str,
                  api_version: int = 2, *, base_url: str = DEFAULT_BASE, expand: str | list[str] | None = None,
                  tz: ZoneInfo | None = None, default_fields: str = "*all",
                  site: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -452,7 +452,7 @@ def _date_obj(dt: datetime, tz: ZoneInfo) -> dict[str, Any]:
             "iso8601": local.strftime("%Y-%m-%dT%H:%M:%S%z"), "jira": jira_time(dt, tz)}
 
 
-def render_approval(app_or_store: App | Store, issue: JiraIssue, approval: JsmApproval, deployment: str,
+def render_approval(app_or_store: AppView | Store, issue: JiraIssue, approval: JsmApproval, deployment: str,
                     base_url: str = DEFAULT_BASE, tz: ZoneInfo | None = None) -> dict[str, Any]:
     """One JSM approval (ApprovalDTO) of a service desk request."""
     store = _store(app_or_store)
@@ -842,7 +842,7 @@ def run_query(store: Store, jql: str) -> tuple[list[JiraIssue], list[tuple[str, 
 
 # -- auth and request helpers ------------------------------------------------------------------------
 
-def _authorized(app: App, req: Request) -> bool:
+def _authorized(app: AppView, req: Request) -> bool:
     auth = req.headers.get("authorization", "")
     scheme, _, cred = auth.partition(" ")
     if app.jira_deployment == "datacenter":
@@ -857,7 +857,7 @@ def _authorized(app: App, req: Request) -> bool:
     return email.lower() == me.email.lower() and token == JIRA_API_TOKEN
 
 
-def _unauthorized(app: App) -> Response:
+def _unauthorized(app: AppView) -> Response:
     resp = _err(401, NOT_AUTHENTICATED)
     resp.headers["WWW-Authenticate"] = ('Basic realm="protected-area"' if app.jira_deployment == "cloud"
                                         else 'OAuth realm="Jira"')
@@ -895,7 +895,7 @@ def _fields_param(value: Any) -> list[str] | None:
 
 @dataclass
 class _Ctx:
-    app: App
+    app: AppView
     req: Request
     api: int
     base: str
@@ -1664,7 +1664,8 @@ def _labels(c: _Ctx) -> Response:
 
 # -- registration ------------------------------------------------------------------------------------
 
-def _wrap(app: App, fn: Callable[[_Ctx], Response], cloud_only: bool = False, v3_only: bool = False) -> Callable:
+def _wrap(app: AppView, fn: Callable[[_Ctx], Response], cloud_only: bool = False,
+          v3_only: bool = False) -> Callable:
     def handler(req: Request) -> Response:
         version = req.params.get("v", "2")
         api = 3 if version == "3" else 2
@@ -1681,7 +1682,7 @@ def _wrap(app: App, fn: Callable[[_Ctx], Response], cloud_only: bool = False, v3
     return handler
 
 
-def register(app: App) -> None:
+def register(app: AppView) -> None:
     if not hasattr(app, "jira_hide_fields"):
         # Field names or ids this site does not offer (not in /field, never rendered), e.g. {"Approvals"}.
         app.jira_hide_fields = set()

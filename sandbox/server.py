@@ -7,14 +7,11 @@ counts, fault settings, advancing the clock; it is never faulted and needs no cr
 
 from __future__ import annotations
 
-import json
 import random
-import re
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,10 +19,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.model import Store
-
-JIRA_API_TOKEN = "sandbox-jira-api-token"  # Cloud: Basic email:token
-JIRA_PAT = "sandbox-jira-personal-access-token"  # Data Center: Bearer
-GITHUB_TOKEN = "ghp_sandbox0000000000000000000000000000"
+from sandbox.web import GITHUB_TOKEN, JIRA_API_TOKEN, JIRA_PAT, Request, Response, Router, json_response
 
 # What real services do now and then, and a client must ride out: the default kinds.
 TRANSIENT_KINDS = ("429", "429_no_retry_after", "403_secondary", "403_secondary_no_retry_after",
@@ -33,58 +27,6 @@ TRANSIENT_KINDS = ("429", "429_no_retry_after", "403_secondary", "403_secondary_
 # Only when asked: a stall, and answers a client must refuse rather than load (a proxy's HTML login page
 # with status 200, a truncated JSON body, an empty JSON object where a page was due). Generic: both APIs.
 FAULT_KINDS = (*TRANSIENT_KINDS, "slow", "html_200", "malformed_json", "empty_json")
-
-
-@dataclass
-class Request:
-    method: str
-    path: str  # without the query string
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-    base_url: str  # "http://127.0.0.1:PORT", as the client addressed the server
-    params: dict[str, str] = field(default_factory=dict)  # named groups of the route pattern
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    def json(self) -> Any:
-        return json.loads(self.body or b"null")
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(status, body, {"Content-Type": "application/json;charset=UTF-8", **(headers or {})})
-
-
-Handler = Callable[[Request], Response]
-
-
-class Router:
-    def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
-
-    def add(self, method: str, pattern: str, name: str, handler: Handler) -> None:
-        """`pattern` is a regex over the path with named groups; `name` is what request counts report."""
-        self._routes.append((method, re.compile(pattern + r"\Z"), name, handler))
-
-    def match(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
-        for route_method, regex, name, handler in self._routes:
-            m = regex.match(path)
-            if m and route_method == method:
-                return name, handler, m.groupdict()
-        return None
-
-    def path_known(self, path: str) -> bool:
-        return any(regex.match(path) for _, regex, _, _ in self._routes)
 
 
 @dataclass
@@ -126,10 +68,11 @@ class App:
         self._faults_started = 0
         self._fault_candidates = 0
         self._not_before: dict[str, float] = {}
-        from sandbox import github_api, jira_api  # the emulators register their routes
+        from sandbox import github_api, github_graphql, jira_api  # the emulators register their routes
 
         jira_api.register(self)
         github_api.register(self)
+        github_graphql.register(self)
         self._register_admin()
 
     # -- control plane -------------------------------------------------------------------------
