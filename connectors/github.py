@@ -35,7 +35,7 @@ from connectors.http import (
     NotFoundError,
     json_of,
 )
-from connectors.landing import Landing, partition_dir, write_atomic
+from landing_format import Landing, partition_dir, timeline_record, write_atomic
 
 DEFAULT_API_URL = "https://api.github.com"
 REPOS_PER_QUERY = 50  # repository objects asked for in one query
@@ -785,7 +785,7 @@ class _Run:
                            "pages": sum(self.landing.pages.values()), "requests": sum(self.requests.values())})
 
     def _wrap(self, number: int, event: dict[str, Any]) -> dict[str, Any]:
-        return {"repository": self.name, "issue_number": number, "event": event}
+        return timeline_record(self.name, number, event)
 
     # -- GraphQL -----------------------------------------------------------------------------------
     def graphql(self) -> None:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+# The REST timeline event names the warehouse reads (GraphQL asks for exactly these item types).
+from landing_format import TIMELINE_EVENTS  # noqa: F401 - re-exported
+
 PR_ITEM_TYPES = ("PULL_REQUEST_REVIEW", "REVIEW_REQUESTED_EVENT", "REVIEW_REQUEST_REMOVED_EVENT",
                  "REVIEW_DISMISSED_EVENT", "READY_FOR_REVIEW_EVENT", "CONVERT_TO_DRAFT_EVENT", "ASSIGNED_EVENT",
                  "UNASSIGNED_EVENT", "LABELED_EVENT", "UNLABELED_EVENT", "MERGED_EVENT", "CLOSED_EVENT",
                  "REOPENED_EVENT")
 ISSUE_ITEM_TYPES = ("ASSIGNED_EVENT", "UNASSIGNED_EVENT", "LABELED_EVENT", "UNLABELED_EVENT", "CLOSED_EVENT",
                     "REOPENED_EVENT")
-# REST timeline event names the warehouse reads (GraphQL asks for exactly these item types).
-TIMELINE_EVENTS = frozenset({"reviewed", "review_requested", "review_request_removed", "review_dismissed",
-                             "ready_for_review", "convert_to_draft", "assigned", "unassigned", "labeled",
-                             "unlabeled", "merged", "closed", "reopened"})
 # GitHub's documented timeline event types the warehouse never reads: not landed (comments, commits,
 # references are most of a timeline). Any other type, one GitHub adds later included, is landed as it
 # came, so that nothing new is dropped unseen (a data-quality check counts the types it does not know).

@@ -26,7 +26,7 @@ from connectors.jira_pages import (
     iter_search_pages,
 )
 from connectors.jira_time import normalize_created, parse_time, since_clause, user_zone
-from connectors.landing import Landing
+from landing_format import Landing, approval_record, changelog_record
 
 BASE_FIELDS = ["key", "summary", "project", "issuetype", "status", "assignee", "reporter", "created", "updated",
                "resolution", "resolutiondate", "priority", "labels", "issuelinks", "parent"]
@@ -343,8 +343,7 @@ class JiraSource:
 
     def fetch_approvals(self, issue_id: str, key: str) -> list[dict]:
         try:
-            return [{"issueId": issue_id, "issueKey": key, "approval": a}
-                    for page in iter_approval_pages(self.client, key) for a in page]
+            return [approval_record(issue_id, key, a) for page in iter_approval_pages(self.client, key) for a in page]
         except NotFoundError:
             return []  # not a customer request (no request type), or deleted since the search
 
@@ -410,7 +409,7 @@ class _ProjectRun:
         items = next((v for v in values if v), None) or []
         if not isinstance(items, list) or not all(isinstance(a, dict) and a.get("id") is not None for a in items):
             return None  # a shape we do not know: ask servicedeskapi rather than guess
-        return [{"issueId": issue_id, "issueKey": key, "approval": a} for a in items]
+        return [approval_record(issue_id, key, a) for a in items]
 
     def finish_changelogs(self, fetched: dict[str, list[dict]]) -> None:
         """Land complete changelogs of the issues whose embedded one was short (`fetched` by bulkfetch for
@@ -507,7 +506,7 @@ def _dedupe(histories: list[dict]) -> list[dict]:
 
 
 def _changelog_record(issue_id: str, key: str | None, histories: list[dict]) -> dict:
-    return {"issueId": issue_id, "issueKey": key, "changeHistories": _dedupe(histories)}
+    return changelog_record(issue_id, key, _dedupe(histories))
 
 
 __all__ = ["ExtractResult", "JiraSettings", "JiraSource", "JqlError", "UnknownProjectError", "connect"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from connectors.landing import MANIFEST
+from landing_format import extracts, stream_of
 from pipelines.config import WEEKDAYS, Config
 from pipelines.sqlmodels import LAYERS, Model, ModelError, load_models  # noqa: F401 - re-exported
 
@@ -96,24 +96,15 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _landed(root: Path) -> tuple[list[dict], list[dict]]:
-    """Every page file and every manifest under the landing root."""
+    """Every page file and every manifest under the landing root (layout: landing_format)."""
     pages, manifests = [], []
-    if not root.exists():
-        return pages, manifests
-    for source_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for part_dir in sorted(p for p in source_dir.iterdir() if p.is_dir()):
-            for ext_dir in sorted(p for p in part_dir.iterdir() if p.is_dir()):
-                man_path = ext_dir / MANIFEST
-                manifest = json.loads(man_path.read_text()) if man_path.exists() else None
-                partition = (manifest or {}).get("partition") or part_dir.name.replace("__", "/")
-                if manifest is not None:
-                    manifests.append({**manifest, "source": source_dir.name, "partition": partition,
-                                      "extract_id": ext_dir.name})
-                for page in sorted(ext_dir.glob("*.jsonl")):
-                    stream = page.name.rsplit("-", 1)[0]
-                    pages.append({"path": str(page), "rel": str(page.relative_to(root)),
-                                  "source": source_dir.name, "partition": partition,
-                                  "extract_id": ext_dir.name, "stream": stream})
+    for ext in extracts(root):
+        if ext.manifest is not None:
+            manifests.append({**ext.manifest, "source": ext.source, "partition": ext.partition,
+                              "extract_id": ext.extract_id})
+        for page in ext.pages:
+            pages.append({"path": str(page), "rel": str(page.relative_to(root)), "source": ext.source,
+                          "partition": ext.partition, "extract_id": ext.extract_id, "stream": stream_of(page)})
     return pages, manifests
 
 

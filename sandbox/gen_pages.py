@@ -1,37 +1,52 @@
-"""Streaming the organisation into landing-area pages in bounded memory (the large benchmark).
+"""The landing pages of a first full extract, rendered by the sandbox's own API renderers.
 
-Items are generated one by one from per-item seeds and rendered as the connectors land them in their default
-modes: Jira issues with only the fields the connector asks for, changelogs as bulkfetch records; GitHub as
-GraphQL nodes (the sandbox resolvers' node builders) mapped to REST shapes by the connector's `map_*`.
-Differences from `generate`: ids are derived from time (unique and increasing, but large numbers), and a
-"Blocks" link is recorded on the blocked issue only (its blocker was written before the link existed).
+`land_store(store, root)` lands a generated organisation; `write_pages(scale, seed, dir)` streams one too
+large to hold in memory (the transform benchmark's input), item by item from per-item seeds. The pages
+follow `landing_format` as an extract of every project and repository, each configured by name, lands
+them: Jira issues as search answers them for ISSUE_FIELDS, the Approvals field as its own stream,
+changelogs whole; GitHub's REST objects cut down to `landing_format.COMPACT` (as a GraphQL-mode extract
+lands them), with the timeline events of `landing_format.TIMELINE_EVENTS`. tests/test_gen_pages.py checks that the connectors, run against the
+sandbox, land the same warehouse. Streaming differs from `generate`: ids are derived from time (unique and
+increasing, but large numbers), and a "Blocks" link is recorded on the blocked issue only (its blocker was
+written before the link existed).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from collections import deque
+from collections import defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-from connectors import github_graphql as gq
-from connectors.jira import BASE_FIELDS, _changelog_record, custom_field_ids
-from connectors.landing import Landing
+from landing_format import (
+    COMPACT,
+    SITE,
+    TIMELINE_EVENTS,
+    Landing,
+    approval_record,
+    changelog_record,
+    compact,
+    timeline_record,
+)
 from sandbox import github_api, jira_api
-from sandbox import github_graphql as sgq
 from sandbox.gen_github import build_gh_issue, build_pull
 from sandbox.gen_jira import build_issue, item, pick_issuetype
 from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, SCALES, Org, build_org
-from sandbox.model import JiraHistory, JiraIssue, JiraLink, Store
+from sandbox.model import GhIssue, GhPull, GhRepo, JiraHistory, JiraIssue, JiraLink, Store
 
 JIRA_PAGE, GH_PAGE, APPROVAL_PAGE = 100, 100, 500
 JIRA_BASE = jira_api.DEFAULT_BASE
 GH_BASE = "https://github.sandbox.invalid"
-GH_API = "https://api.github.com"  # the connector's default api_url
 SECOND = 1_000_000_000  # time-derived ids: seconds since the history start * SECOND + item * 100 + k
+# What a flow-metrics client asks Jira's search for: the system fields it reads, then Team, Sprint, Flagged,
+# Epic Link and JSM's Approvals (answered only by sites that have it).
+ISSUE_FIELDS = ["summary", "project", "issuetype", "status", "assignee", "reporter", "created", "updated",
+                "resolution", "resolutiondate", "priority", "labels", "issuelinks", "parent", jira_api.FIELD_TEAM,
+                jira_api.FIELD_SPRINT, jira_api.FIELD_FLAGGED, jira_api.FIELD_EPIC_LINK, jira_api.FIELD_APPROVALS]
 
 
 def skeleton(org: Org, scale: str, seed: int) -> Store:
@@ -59,52 +74,46 @@ def _time_ids(org: Org, times: list[datetime], item_no: int) -> list[int]:
     return out
 
 
-def _site(store: Store, root: Path) -> None:
-    """The `_site` partition the Jira connector lands: statuses, fields, myself, link types."""
-    app = SimpleNamespace(store=store, jira_deployment="cloud")
-    c = jira_api._Ctx(app=app, req=None, api=3, base=JIRA_BASE)  # type: ignore[arg-type]
-    import json
-    land = Landing(root, "jira", "_site")
+def _jira_ctx(store: Store, deployment: str, base: str) -> jira_api._Ctx:
+    app = SimpleNamespace(store=store, jira_deployment=deployment)
+    return jira_api._Ctx(app=app, req=None, api=3 if deployment == "cloud" else 2, base=base)  # type: ignore
+
+
+def land_site(store: Store, root: Path, deployment: str = "cloud", base: str = JIRA_BASE) -> None:
+    """The Jira site's own streams (partition `_site`): statuses, fields, myself, link types."""
+    c = _jira_ctx(store, deployment, base)
+    land = Landing(root, "jira", SITE)
     land.write_page("statuses", json.loads(jira_api._statuses(c).body))
     land.write_page("fields", json.loads(jira_api._fields(c).body))
     land.write_page("myself", [json.loads(jira_api._myself(c).body)])
     land.write_page("link_types", json.loads(jira_api._link_types(c).body)["issueLinkTypes"])
-    land.finish({}, deployment="cloud", server_version="1001.0.0-SNAPSHOT", generated=True)
+    land.finish({}, deployment=deployment, server_version=json.loads(jira_api._server_info(c).body)["version"],
+                generated=True)
 
 
-SITE_FIELDS = frozenset({jira_api.FIELD_APPROVALS})
+class JiraPages:
+    """One Jira project's extract: issues, changelogs and approvals, a page at a time."""
 
-
-def _custom_fields(store: Store) -> dict[str, list[str]]:
-    """The custom field ids the connector asks for, found as `JiraSource.custom_fields` finds them."""
-    import json
-    app = SimpleNamespace(store=store, jira_deployment="cloud")
-    c = jira_api._Ctx(app=app, req=None, api=3, base=JIRA_BASE)  # type: ignore[arg-type]
-    return custom_field_ids(json.loads(jira_api._fields(c).body))
-
-
-class _JiraOut:
-    """One project's landing with its page buffers."""
-
-    def __init__(self, root: Path, key: str, fields: list[str], approval_fields: list[str]) -> None:
+    def __init__(self, root: Path, store: Store, key: str, deployment: str = "cloud", base: str = JIRA_BASE) -> None:
         self.land = Landing(root, "jira", key)
-        self.fields, self.approval_fields = fields, approval_fields
-        self.key = key
+        self.store, self.key, self.deployment, self.base = store, key, deployment, base
+        self.api = 3 if deployment == "cloud" else 2
+        self.tz = jira_api.user_tz(store)
+        self.site = jira_api.site_fields(store)
         self.issues: list[dict] = []
         self.changelogs: list[dict] = []
         self.approvals: list[dict] = []
         self.max_updated: datetime | None = None
 
-    def add(self, store: Store, issue: JiraIssue, tz) -> None:
-        rendered = jira_api.render_issue(store, issue, self.fields, "cloud", 3, base_url=JIRA_BASE, tz=tz,
-                                         site=SITE_FIELDS)
-        fields = rendered["fields"]
-        values = [fields.pop(f) for f in self.approval_fields if f in fields]  # as the connector lands it
+    def add(self, issue: JiraIssue) -> None:
+        store, dep, api, tz = self.store, self.deployment, self.api, self.tz
+        rendered = jira_api.render_issue(store, issue, ISSUE_FIELDS, dep, api, base_url=self.base, tz=tz,
+                                         site=self.site)
+        approvals = rendered["fields"].pop(jira_api.FIELD_APPROVALS, None) or []
         self.issues.append(rendered)
-        self.changelogs.append(_changelog_record(str(issue.id), issue.key, [
-            jira_api.render_history(store, h, "cloud", 3, JIRA_BASE, tz) for h in issue.histories]))
-        for a in next((v for v in values if v), None) or []:
-            self.approvals.append({"issueId": str(issue.id), "issueKey": issue.key, "approval": a})
+        self.changelogs.append(changelog_record(str(issue.id), issue.key, [
+            jira_api.render_history(store, h, dep, api, self.base, tz) for h in issue.histories]))
+        self.approvals += [approval_record(str(issue.id), issue.key, a) for a in approvals]
         if self.max_updated is None or issue.updated > self.max_updated:
             self.max_updated = issue.updated
         if len(self.issues) >= JIRA_PAGE:
@@ -121,7 +130,7 @@ class _JiraOut:
     def finish(self) -> None:
         self.flush(final=True)
         cursor = {"updated": self.max_updated.isoformat()} if self.max_updated else {}
-        self.land.finish(cursor, deployment="cloud", jql=f'project = "{self.key}" ORDER BY updated ASC',
+        self.land.finish(cursor, deployment=self.deployment, jql=f'project = "{self.key}" ORDER BY updated ASC',
                          requests=0, generated=True)
 
 
@@ -160,17 +169,13 @@ def write_jira(org: Org, store: Store, root: Path, scale: str, seed: int, n: int
     keys = [p[0] for p in PROJECTS]
     weights = [PROJECT_WEIGHTS[k] for k in keys]
     pindex = {k: i for i, k in enumerate(keys)}
-    custom = _custom_fields(store)
-    approval_fields = custom.get("approvals", [])
-    wanted = BASE_FIELDS + [i for ids in custom.values() for i in ids]
-    outs = {k: _JiraOut(root, k, wanted, approval_fields) for k in keys}
+    outs = {k: JiraPages(root, store, k) for k in keys}
     counters = {k: 0 for k in keys}
     epics: dict[str, list] = {k: [] for k in keys}
     recent: deque = deque(maxlen=300)
     prng = random.Random(f"pages-jira-projects:{scale}:{seed}")
     lrng = random.Random(f"pages-links:{scale}:{seed}")
     span = org.now - org.start
-    tz = jira_api.user_tz(store)
     histories = items = links = 0
     prev = org.start
     for i, x in enumerate(_sorted_times(org, f"pages-jira:{scale}:{seed}", n)):
@@ -197,48 +202,33 @@ def write_jira(org: Org, store: Store, root: Path, scale: str, seed: int, n: int
         recent.append((key, team, created))
         histories += len(issue.histories)
         items += sum(len(h.items) for h in issue.histories)
-        outs[project].add(store, issue, tz)
+        outs[project].add(issue)
     for out in outs.values():
         out.finish()
     return histories, items
 
 
-def _connection(nodes: list) -> dict:
-    return {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": nodes}
+class GitHubPages:
+    """One repository's extract: the repository, pull requests, issues and their timeline events."""
 
-
-def _gh_node(ctx: sgq.Ctx, obj, is_pull: bool) -> dict:
-    """The PullRequest/Issue node as the connector's RepoPage query selects it, timeline complete."""
-    node = sgq.item_node(ctx, obj)
-    types = set(gq.PR_ITEM_TYPES if is_pull else gq.ISSUE_ITEM_TYPES)
-    node["assignees"] = _connection([sgq.actor(ctx, a) for a in list(obj.assignees)[:20]])
-    node["labels"] = _connection([sgq.label_node(ctx, obj.repo, n) for n in list(obj.labels)[:30]])
-    if is_pull:
-        users, teams = github_api.pending_requests(ctx.store, obj)
-        org = obj.repo.split("/")[0]
-        reqs = [sgq.actor(ctx, u) for u in users] + [sgq.team_node(ctx, org, t) for t in teams]
-        node["reviewRequests"] = _connection([{"requestedReviewer": r} for r in reqs[:20]])
-    node["timelineItems"] = _connection([sgq.timeline_node(ctx, obj, e) for e in obj.events
-                                         if e.event in sgq.TIMELINE and sgq.TIMELINE[e.event][1] in types])
-    return node
-
-
-class _RepoOut:
-    def __init__(self, ctx: sgq.Ctx, root: Path, repo) -> None:
+    def __init__(self, root: Path, store: Store, repo: GhRepo, base: str = GH_BASE) -> None:
         self.land = Landing(root, "github", repo.full_name)
-        self.land.write_page("repositories", [gq.map_repository(sgq.repo_node(ctx, repo))])
-        self.repo = repo.full_name
+        self.store, self.repo, self.base = store, repo.full_name, base
+        self.land.write_page("repositories", [compact(github_api.render_repo(store, repo, base),
+                                                      COMPACT["repositories"])])
         self.buf: dict[str, list[dict]] = {"pull_requests": [], "issues": []}
         self.events: dict[str, list[dict]] = {"pull_requests": [], "issues": []}
         self.max_updated: datetime | None = None
 
-    def add(self, ctx: sgq.Ctx, stream: str, obj) -> None:
-        is_pull = stream == "pull_requests"
-        node = _gh_node(ctx, obj, is_pull)
-        self.buf[stream].append((gq.map_pull if is_pull else gq.map_issue)(node, self.repo, GH_API))
-        self.events[stream].extend(
-            {"repository": self.repo, "issue_number": obj.number, "event": e}
-            for e in map(gq.map_timeline_item, node["timelineItems"]["nodes"]) if e)
+    def add(self, obj: GhPull | GhIssue) -> None:
+        store, is_pull = self.store, isinstance(obj, GhPull)
+        stream = "pull_requests" if is_pull else "issues"
+        rendered = github_api.render_pull(store, obj, self.base) if is_pull else github_api.render_issue(
+            store, obj, self.base)
+        self.buf[stream].append(compact(rendered, COMPACT[stream]))
+        self.events[stream] += [timeline_record(self.repo, obj.number, compact(
+            github_api.render_timeline_event(store, obj, e, self.base), COMPACT[e.event]))
+            for e in obj.events if e.event in TIMELINE_EVENTS]
         if self.max_updated is None or obj.updated_at > self.max_updated:
             self.max_updated = obj.updated_at
         if len(self.buf[stream]) >= GH_PAGE:
@@ -253,7 +243,30 @@ class _RepoOut:
         self.flush("pull_requests")
         self.flush("issues")
         cursor = {"updated": github_api.iso(self.max_updated)} if self.max_updated else {}
-        self.land.finish(cursor, api="graphql", requests=0, since=None, generated=True)
+        self.land.finish(cursor, api="graphql", requests=0, since=None, generated=True)  # its compact records
+
+
+def land_store(store: Store, root: Path, deployment: str = "cloud", jira_base: str = JIRA_BASE,
+               github_base: str = GH_BASE) -> None:
+    """Every item of a generated organisation, one extract per project and per repository; the bases are
+    the sites' addresses that URLs in the records name."""
+    land_site(store, root, deployment, jira_base)
+    issues: dict[str, list[JiraIssue]] = defaultdict(list)
+    for issue in store.jira_issues:
+        issues[issue.project].append(issue)
+    for key in sorted(store.jira_projects):
+        out = JiraPages(root, store, key, deployment, jira_base)
+        for issue in sorted(issues[key], key=lambda i: (i.updated, i.id)):
+            out.add(issue)
+        out.finish()
+    items: dict[str, list[GhPull | GhIssue]] = defaultdict(list)
+    for obj in [*store.github_pulls, *store.github_issues]:
+        items[obj.repo].append(obj)
+    for repo in store.github_repos:
+        gh = GitHubPages(root, store, repo, github_base)
+        for obj in items[repo.full_name]:
+            gh.add(obj)
+        gh.finish()
 
 
 def write_github(org: Org, store: Store, root: Path, scale: str, seed: int, n_pulls: int,
@@ -271,8 +284,7 @@ def write_github(org: Org, store: Store, root: Path, scale: str, seed: int, n_pu
                 x *= frac_arch
             plan.append((x, kind, ri))
     plan.sort()
-    ctx = sgq.Ctx(SimpleNamespace(store=store), GH_BASE, "")  # type: ignore[arg-type]
-    outs = [_RepoOut(ctx, root, r) for r in org.repos]
+    outs = [GitHubPages(root, store, r) for r in org.repos]
     numbers = [0] * len(org.repos)
     prev = [org.start] * len(org.repos)
     events = 0
@@ -295,10 +307,7 @@ def write_github(org: Org, store: Store, root: Path, scale: str, seed: int, n_pu
         for d, rev in dismissals:
             d.dismissed_review_id = rev.id
         events += len(obj.events)
-        if kind == 0:
-            outs[ri].add(ctx, "pull_requests", obj)
-        else:
-            outs[ri].add(ctx, "issues", obj)
+        outs[ri].add(obj)
     for out in outs:
         out.finish()
     return events
@@ -323,7 +332,7 @@ def write_pages(scale: str, seed: int, out_dir) -> str:
     root.mkdir(parents=True, exist_ok=True)
     n_jira, n_pulls, n_gh = SCALES[scale]
     org = build_org(scale, seed)
-    _site(skeleton(org, scale, seed), root)
+    land_site(skeleton(org, scale, seed), root)
     if n_jira + n_pulls + n_gh > 50_000:  # Jira and GitHub in two processes
         with ProcessPoolExecutor(max_workers=2) as pool:
             jira = pool.submit(_jira_job, scale, seed, root, n_jira)

@@ -541,7 +541,7 @@ def test_sandbox_errors_are_one_line(tmp_path, api):
 
 
 def _per_partition(root: Path, repo: str) -> dict:
-    from connectors.landing import partition_dir
+    from landing_format import partition_dir
 
     return _essentials(root, partition_dir(repo))
 

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.github import GitHubSettings, connect
 from connectors.http import HttpSettings, NotFoundError
-from connectors.landing import partition_dir
+from landing_format import partition_dir
 
 FAST = HttpSettings(backoff_base_s=0.05, backoff_max_s=0.2, connect_timeout_s=2, read_timeout_s=20)
 SPELLED = {"Acme/Payments-API": "acme/payments-api", "ACME/web-store": "acme/web-store",

@@ -31,6 +31,12 @@ def graph() -> dict[str, set[str]]:
     return {m: {i for i in imports(p) if i in modules and i != m} for m, p in modules.items()}
 
 
+def test_no_sandbox_module_imports_the_connectors_or_the_pipelines():
+    offending = {f"sandbox/{p.name}": sorted(i for i in imports(p) if i.split(".")[0] in ("connectors", "pipelines"))
+                 for p in sorted(SANDBOX.rglob("*.py"))}
+    assert {k: v for k, v in offending.items() if v} == {}
+
+
 def test_the_sandbox_modules_import_each_other_without_a_cycle():
     g = graph()
     state: dict[str, int] = {}  # 1: on the current path, 2: done

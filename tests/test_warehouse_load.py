@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.landing import Landing
+from landing_format import Landing
 from pipelines import warehouse
 from pipelines.config import Config
 from pipelines.warehouse import WarehouseError, load, models, read_cursors, run_models

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from connectors.landing import Landing
+from landing_format import Landing
 from pipelines.config import Config
 from pipelines.warehouse import load, models, run_models
 

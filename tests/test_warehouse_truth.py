@@ -10,43 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.landing import Landing
 from pipelines.config import load_config
 from pipelines.warehouse import load, run_models
-from sandbox import github_api, jira_api
 from sandbox.gen_config import config_toml
-from sandbox.gen_pages import GH_BASE, JIRA_BASE, _site
+from sandbox.gen_pages import land_store
 from sandbox.generator import generate
 from sandbox.truth import compute
-
-
-def land_store(store, root: Path, deployment: str) -> None:
-    """Every item of the store as the connectors would land it (one extract per partition)."""
-    _site(store, root)
-    tz = jira_api.user_tz(store)
-    projects: dict[str, list] = defaultdict(list)
-    for issue in store.jira_issues:
-        projects[issue.project].append(issue)
-    for key, issues in projects.items():
-        land = Landing(root, "jira", key)
-        land.write_page("issues", [jira_api.render_issue(store, i, None, deployment, 3, base_url=JIRA_BASE, tz=tz)
-                                   for i in issues])
-        land.write_page("changelogs", [{"issueId": str(i.id), "issueKey": i.key, "changeHistories": [
-            jira_api.render_history(store, h, deployment, 3, JIRA_BASE, tz) for h in i.histories]} for i in issues])
-        land.write_page("approvals", [{"issueId": str(i.id), "issueKey": i.key, "approval": jira_api.render_approval(
-            store, i, a, deployment, JIRA_BASE, tz)} for i in issues for a in i.approvals])
-        land.finish({"updated": "generated"})
-    for repo in store.github_repos:
-        land = Landing(root, "github", repo.full_name)
-        pulls = [p for p in store.github_pulls if p.repo == repo.full_name]
-        issues = [i for i in store.github_issues if i.repo == repo.full_name]
-        land.write_page("repositories", [github_api.render_repo(store, repo, GH_BASE)])
-        land.write_page("pull_requests", [github_api.render_pull(store, p, GH_BASE) for p in pulls])
-        land.write_page("issues", [github_api.render_issue(store, i, GH_BASE) for i in issues])
-        land.write_page("timeline_events", [{"repository": o.repo, "issue_number": o.number, "event":
-                                             github_api.render_timeline_event(store, o, e, GH_BASE)}
-                                            for o in pulls + issues for e in o.events])
-        land.finish({"updated": "generated"})
 
 
 def same(a, b) -> bool:

@@ -57,7 +57,7 @@ def read_cursors_retrying(path: Path, timeout_s: float = 120.0) -> dict[tuple[st
 
 def _run_counter(landing: Path, source: str, partition: str) -> int:
     """How many extracts of this partition have started (for the periodic reconcile); counts this one."""
-    from connectors.landing import partition_dir
+    from landing_format import partition_dir
 
     f = landing / source / partition_dir(partition) / "_runs.json"
     n = (json.loads(f.read_text()).get("runs", 0) if f.exists() else 0) + 1
@@ -68,7 +68,7 @@ def _run_counter(landing: Path, source: str, partition: str) -> int:
 
 def _done_this_run(context: dg.AssetExecutionContext, landing: Path, source: str, partition: str) -> bool:
     """On a retry: this partition already landed a complete extract since the run started."""
-    from connectors.landing import MANIFEST, partition_dir
+    from landing_format import MANIFEST, partition_dir
 
     if context.retry_number == 0:
         return False
