@@ -81,7 +81,7 @@ class ExtractResult:
     repository: str  # the partition key the extract was asked for
     records: dict[str, int]
     pages: dict[str, int]
-    requests: int  # sent for this partition, retries included; a shared search's requests split evenly
+    requests: int  # sent for this partition, retries included; a search's requests split evenly among its partitions
     cursor: dict[str, Any]
     manifest: Path | None = None
     full_name: str | None = None  # GitHub's name for the repository (differs after a rename, or in case)
@@ -399,7 +399,7 @@ class GitHubSource:
         out: dict[str, ExtractResult | Exception] = {}
         incremental = [r for r, c in cursors.items() if self.settings.api == "graphql" and (c or {}).get("updated")]
         alone = [r for r in cursors if r not in incremental]
-        searched: dict[str, str] = {}  # partition key -> full name, for the shared searches
+        searched: dict[str, str] = {}  # partition key -> full name, for the multi-repository searches
         if incremental:
             try:
                 names = self.resolve(incremental)
@@ -462,14 +462,14 @@ class GitHubSource:
     def _extract_searched(self, root: Path, cursors: dict[str, dict | None], names: dict[str, str],
                           progress: Progress | None) -> dict[str, ExtractResult]:
         """One search (paged) for a group of repositories, landed per repository. Requests for one
-        repository (its timeline continuations) count for it; the shared ones are split evenly."""
+        repository (its timeline continuations) count for it; the search's are split evenly."""
         keys = list(cursors)
         sinces = {k: self._since(cursors[k]) for k in keys}
         runs = {k: _Run(self, Landing(root, "github", k), k, names[k], sinces[k], progress) for k in keys}
         by_lower = {names[k].lower(): k for k in keys}
         q = self._search_string([names[k] for k in keys], min(sinces.values()))
         s = self.settings
-        shared: Counter = Counter()
+        common: Counter = Counter()
         size, after, first_page = s.page_size or 50, None, True
         landed_repos = set()
         try:
@@ -478,7 +478,7 @@ class GitHubSource:
                 variables: dict[str, Any] = {"q": q, "after": after, "tlFirst": s.timeline_page_size}
                 for i, k in enumerate(keys[:n_repos]):
                     variables[f"o{i}"], variables[f"n{i}"] = names[k].split("/")
-                with self.client.tally(shared):
+                with self.client.tally(common):
                     data, size = runs[keys[0]]._with_smaller_pages(gq.search_query(n_repos), variables, size,
                                                                    ("first",), "graphql search", f"search {q}")
                 where = f"POST {urlsplit(s.graphql_url).path} (search {q!r})"
@@ -519,7 +519,7 @@ class GitHubSource:
             for start in range(0, len(rest), REPOS_PER_QUERY):
                 batch = rest[start:start + REPOS_PER_QUERY]
                 variables = {v: x for i, k in enumerate(batch) for v, x in zip((f"o{i}", f"n{i}"), names[k].split("/"))}
-                with self.client.tally(shared):
+                with self.client.tally(common):
                     data = self.graphql(gq.search_query(len(batch), with_search=False), variables,
                                         "graphql repositories", f"repositories {_names([names[k] for k in batch])}")
                 for i, k in enumerate(batch):
@@ -529,13 +529,13 @@ class GitHubSource:
                 _discard(run.landing)
             raise
         out = {}
-        total = sum(shared.values())
+        total = sum(common.values())
         for i, k in enumerate(keys):
             run, cursor = runs[k], cursors[k]
             new_cursor = {"updated": run.max_updated} if run.max_updated else dict(cursor or {})
             requests = sum(run.requests.values()) + total // len(keys) + (1 if i < total % len(keys) else 0)
             manifest = run.landing.finish(new_cursor, api="graphql", requests=requests, since=_iso(sinces[k]),
-                                          full_name=run.name, search=q, shared_with=[o for o in keys if o != k])
+                                          full_name=run.name, search=q, grouped_with=[o for o in keys if o != k])
             out[k] = ExtractResult(run.landing.extract_id, k, dict(run.landing.counts), dict(run.landing.pages),
                                    requests, new_cursor, manifest, run.name)
         return out

@@ -1,4 +1,4 @@
-"""A polite HTTP client shared by the connectors: time-outs, retries, rate limits, one-line errors.
+"""A polite HTTP client for both connectors: time-outs, retries, rate limits, one-line errors.
 
 - 429/503/408 (and GitHub's 403 secondary limit): wait what `Retry-After` or the rate-limit reset asks,
   never less; without either, exponential backoff with jitter (GitHub's secondary limit: at least
@@ -150,7 +150,7 @@ class HttpClient:
     @contextmanager
     def tally(self, counter: Counter | None = None) -> Iterator[Counter]:
         """Count by endpoint label the requests this thread sends inside the block, retries included, whatever
-        other threads send meanwhile. Pass one Counter to several threads' blocks to count a shared job."""
+        other threads send meanwhile. Pass one Counter to several threads' blocks to count one job across them."""
         counter = Counter() if counter is None else counter
         open_ = self._tls.__dict__.setdefault("tallies", [])
         open_.append(counter)

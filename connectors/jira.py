@@ -237,7 +237,7 @@ class JiraSource:
                          ) -> dict[str, ExtractResult | Exception]:
         """Extract several projects with one search (each since its own cursor) and one bulkfetch, landing
         each project in its own partition with its own manifest and cursor. A project's value is its
-        ExtractResult, or the exception that failed it. Requests are shared: split evenly among them."""
+        ExtractResult, or the exception that failed it. Requests serve them all: split evenly."""
         root, wanted = Path(landing_root), set(reconcile)
         # Incremental projects share searches; a project's first sync pages alone, in parallel with the others.
         groups = [[k] for k, c in cursors.items() if not c]
@@ -302,7 +302,7 @@ class JiraSource:
             if run.max_updated and (parse_time(new_cursor.get("updated")) or run.max_updated) <= run.max_updated:
                 new_cursor["updated"] = run.max_updated.astimezone(UTC).isoformat()
             requests = total // len(keys) + (1 if i < total % len(keys) else 0)
-            meta = {"shared_with": [o for o in keys if o != k]} if len(keys) > 1 else {}
+            meta = {"grouped_with": [o for o in keys if o != k]} if len(keys) > 1 else {}
             run.landing.finish(new_cursor, deployment=self.deployment, jql=self.project_jql(k, cursor),
                                requests=requests, **meta)
             out[k] = ExtractResult(run.landing.extract_id, dict(run.landing.counts), dict(run.landing.pages),

@@ -180,7 +180,7 @@ _USER_CACHE: dict[tuple, dict[str, Any]] = {}
 
 
 def render_user(person: Person | None, deployment: str, base: str, api: int = 2) -> dict[str, Any] | None:
-    """A user as Jira embeds it (shared, cached: do not mutate the result)."""
+    """A user as Jira embeds it (one cached object per user: do not mutate the result)."""
     if person is None:
         return None
     ck = (person.pid, person.name, person.email, person.tz, person.bot, deployment, base, api)

@@ -1,4 +1,4 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures that several test modules use."""
 
 from __future__ import annotations
 

@@ -546,7 +546,7 @@ def _per_partition(root: Path, repo: str) -> dict:
     return _essentials(root, partition_dir(repo))
 
 
-def test_shared_search_lands_what_per_repository_runs_land(tmp_path, monkeypatch):
+def test_one_search_over_many_repositories_lands_what_per_repository_runs_land(tmp_path, monkeypatch):
     with _sandbox() as sb:
         first = _sync(sb, tmp_path / "full", "graphql")
         sb.app.advance(0.01)

@@ -1,4 +1,4 @@
-"""The shared HTTP client against a scripted loopback server: waits, retries, errors, redaction."""
+"""The connectors' HTTP client against a scripted loopback server: waits, retries, errors, redaction."""
 
 from __future__ import annotations
 

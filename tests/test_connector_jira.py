@@ -404,7 +404,7 @@ def test_one_search_over_all_projects_lands_what_per_project_runs_land(small_sto
         assert manifest["complete"] and manifest["cursor"] == multi[k].cursor
 
 
-def test_a_bad_project_in_a_shared_search_fails_alone(small_store, tmp_path):
+def test_a_bad_project_in_a_search_over_many_fails_alone(small_store, tmp_path):
     with _sandbox(small_store, "cloud") as sb:
         src = connect(JiraSettings.from_env(sb.env(), http=SANDBOX_HTTP))
         good = src.discover_projects()[0]

@@ -2,7 +2,7 @@
 
 Extracts only write the landing area (never the warehouse), so partitions run in parallel. A run over a
 range of partitions (single-run backfill) extracts them in one step, with the connectors' multi-partition
-methods: one Jira search over all the projects, GitHub searches shared by many repositories.
+methods: one Jira search over all the projects, GitHub searches that cover many repositories.
 """
 
 
@@ -83,7 +83,7 @@ def _done_this_run(context: dg.AssetExecutionContext, landing: Path, source: str
 
 def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: list[str],
                   many: Callable[[list[str], Callable[[dict], None]], dict[str, Any]]) -> dg.MaterializeResult:
-    """Extract every partition key in one multi-partition connector call (shared searches, one manifest
+    """Extract every partition key in one multi-partition connector call (searches over many partitions, one manifest
     per partition); fail at the end naming those that failed."""
     records: dict[str, int] = {}
     pages: dict[str, int] = {}
@@ -113,7 +113,7 @@ def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: lis
         for stream, n in result.pages.items():
             pages[stream] = pages.get(stream, 0) + n
         context.log.info(f"{source_name} {key}: {sum(result.records.values())} records in "
-                         f"{sum(result.pages.values())} pages, {result.requests} requests (shared ones split)")
+                         f"{sum(result.pages.values())} pages, {result.requests} requests (a search over many split evenly)")
     if failures:
         raise dg.Failure(description=f"{len(failures)} of {len(keys)} {source_name} partitions failed: "
                          + "; ".join(failures[:5]), allow_retries=True)
@@ -177,7 +177,7 @@ def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
 
     def many(keys: list[str], report: Callable[[dict], None]) -> dict[str, Any]:
         if any(cursors.get(("github", k)) for k in keys):
-            try:  # lets the shared searches name whole organisations (`org:`) instead of each repository
+            try:  # lets the multi-repository searches name whole organisations (`org:`) instead of each repository
                 source.discover_repositories()
             except ConnectorError as e:
                 context.log.warning(f"github: discovery failed, searching repository by name: {e}")
