@@ -1,5 +1,5 @@
 """The connector's request figures are exact (issue 17): per partition and in total, with partitions
-extracted in parallel and searches shared, they add up to what the sandbox itself counted."""
+extracted in parallel and searches cover many, they add up to what the sandbox itself counted."""
 
 from __future__ import annotations
 
@@ -38,4 +38,4 @@ def test_request_counts_add_up_to_the_servers_per_partition_and_in_total(tmp_pat
             discovery = src.requests
             inc = src.extract_repositories(tmp_path / "inc", {r: res.cursor for r, res in full.items()}, parallel=4)
             assert sum(r.requests for r in inc.values()) + discovery == sum(sb.app.stats.requests.values())
-            assert any(json.loads(r.manifest.read_text()).get("shared_with") for r in inc.values())
+            assert any(json.loads(r.manifest.read_text()).get("grouped_with") for r in inc.values())

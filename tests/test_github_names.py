@@ -76,7 +76,7 @@ def test_a_partition_keyed_by_another_spelling_still_lands_githubs_names(sb, tmp
         {"acme/payments-api"}
 
 
-def test_shared_searches_use_githubs_names_for_partitions_keyed_otherwise(sb, tmp_path):
+def test_multi_repository_searches_use_githubs_names_for_partitions_keyed_otherwise(sb, tmp_path):
     src = connect(GitHubSettings.from_env(sb.env(), http=FAST))
     full = src.extract_repositories(tmp_path / "full", {"acme/payments-api": None, "acme-labs/ml-lab": None})
     sb.app.advance(0.05)
@@ -84,7 +84,7 @@ def test_shared_searches_use_githubs_names_for_partitions_keyed_otherwise(sb, tm
     sb.app.reset_stats()
     src = connect(GitHubSettings.from_env(sb.env(), http=FAST))
     inc = src.extract_repositories(tmp_path / "inc", cursors)
-    assert sb.app.stats.requests.get("github.graphql", 0) <= 3  # names resolved, then one shared search
+    assert sb.app.stats.requests.get("github.graphql", 0) <= 3  # names resolved, then one search for all
     changes = 0
     for key, name in (("Acme/Payments-API", "acme/payments-api"), ("acme/ml-lab", "acme-labs/ml-lab")):
         assert not isinstance(inc[key], Exception), inc[key]

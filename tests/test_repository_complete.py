@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,14 @@ def test_the_contract_names_every_mart_table_the_sql_builds():
     assert len(built) >= 8
     missing = sorted(t for t in built if not re.search(rf"`(marts\.)?{t}`", contract))
     assert not missing, f"docs/metrics.md does not define the mart tables {missing}"
+
+
+def test_nothing_else_names_the_developers_shared_folder():
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    names = re.compile(r"(\.\./|/work/)shared\b|[\"']shared[\"'/]")
+    this = Path(__file__).resolve().relative_to(ROOT).as_posix()
+    files = [f for f in tracked.split("\0") if f and f != this and not f.startswith(("tests/fixtures/", "sandbox/specs/"))]
+    assert len(files) > 50
+    hits = [f"{f}:{n}" for f in files for n, line in enumerate((ROOT / f).read_text(errors="replace").splitlines(), 1)
+            if names.search(line)]
+    assert hits == [], "only tests/test_repository_complete.py may name ../shared (a user's clone has none)"

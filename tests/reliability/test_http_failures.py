@@ -1,4 +1,4 @@
-"""The shared HTTP client fails fast and says why: a refused connection, an unknown host, an untrusted
+"""The connectors' HTTP client fails fast and says why: a refused connection, an unknown host, an untrusted
 certificate, a client error, an answer that is not JSON; and reports the waits it makes. Each test counts
 attempts (the figure that made today's failures take minutes), with a loose time bound beside it."""
 
