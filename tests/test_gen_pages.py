@@ -37,7 +37,8 @@ def test_written_pages_build_the_warehouse_the_connectors_build(tmp_path, monkey
     # Every repository named (archived ones too): the writer lands them all, as such a configuration does.
     repos = ", ".join(f'"{r.full_name}"' for r in store.github_repos)
     config = tmp_path / "flowlens.toml"
-    config.write_text(re.sub(r"(?m)^organizations = .*$", f"repositories = [{repos}]", config_toml(store, "cloud")))
+    toml = re.sub(r"(?m)^repositories = .*\n", "", config_toml(store, "cloud"))
+    config.write_text(re.sub(r"(?m)^organizations = .*$", f"repositories = [{repos}]", toml))
     for name in ("DAGSTER_HOME", "JIRA_PAT", "JIRA_EMAIL", "JIRA_API_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FLOWLENS_AS_OF", AS_OF)
