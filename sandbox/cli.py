@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     sb.start()
     for name, value in sb.env().items():
         print(f"export {name}={value}")
+    # The organisation's clock, not the wall clock: a run measures at the sandbox's "now", as `flowlens demo` does.
+    print(f"export FLOWLENS_AS_OF={store.now.isoformat()}")
     sys.stdout.flush()
     print(f"# sandbox: {len(store.jira_issues)} Jira issues, {len(store.github_pulls)} pull requests, "
           f"{len(store.github_issues)} GitHub issues (seed {args.seed}, generated in "
