@@ -18,6 +18,7 @@ BENCHMARKS = {
     "github": ("benchmarks.bench_github", ("small", "medium")),
     "transform": ("benchmarks.bench_transform", ("medium", "large")),
     "report": ("benchmarks.bench_report", ("medium",)),
+    "sandbox": ("benchmarks.bench_sandbox", ("medium",)),
 }
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from sandbox import cache
 from sandbox.model import GhEvent, GhIssue, GhPull, GhRepo, Store
 from sandbox.web import GITHUB_TOKEN, AppView, Request, Response, json_response
 
@@ -31,7 +32,8 @@ LABEL_COLORS = ("d73a4a", "0075ca", "cfd3d7", "a2eeef", "7057ff", "008672", "e4e
 
 # -- small helpers ------------------------------------------------------------------------------
 def iso(dt: datetime | None) -> str | None:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+    """`2024-03-01T09:15:02Z` (times in the store are aware UTC)."""
+    return dt.replace(tzinfo=None, microsecond=0).isoformat() + "Z" if dt else None
 
 
 def parse_iso(s: str) -> datetime:
@@ -94,6 +96,20 @@ class Index:
         self.teams_by_id = {stable_id(f"team:{org}/{slug}"): (org, slug)
                             for org, slugs in self.team_slugs.items() for slug in slugs}
         self._repo_events: dict[str, list[tuple[GhPull | GhIssue, GhEvent]]] = {}
+        self._repo_stats: dict[str, tuple[int, datetime]] = {}
+        self._repo_json: dict[tuple[int, str], dict] = {}
+        self._users: dict[tuple[str, str], dict] = {}
+
+    def repo_stats(self, repo: GhRepo) -> tuple[int, datetime]:
+        """(open issues and pulls, last pull update) of a repository."""
+        hit = self._repo_stats.get(repo.full_name)
+        if hit is None:
+            fn = repo.full_name
+            open_count = sum(1 for p in self.pulls.get(fn, ()) if p.state == "open") + sum(
+                1 for i in self.issues.get(fn, ()) if i.state == "open")
+            last = max((p.updated_at for p in self.pulls.get(fn, ())), default=repo.created_at)
+            hit = self._repo_stats[fn] = (open_count, last)
+        return hit
 
     def repo_events(self, full_name: str) -> list[tuple[GhPull | GhIssue, GhEvent]]:
         """Every issue event of a repository's pulls and issues, newest first (as /issues/events lists them)."""
@@ -137,9 +153,18 @@ def user_id(store: Store, login: str) -> int:
 
 
 def render_user(store: Store, login: str | None, base_url: str) -> dict | None:
-    """GitHub's simple-user object for a login (bots get type "Bot")."""
+    """GitHub's simple-user object for a login (bots get type "Bot"); shared, cached while the store stays as it
+    is: do not mutate the result."""
     if login is None:
         return None
+    ix = index(store)
+    hit = ix._users.get((login, base_url))
+    if hit is None:
+        hit = ix._users[(login, base_url)] = _render_user(store, login, base_url)
+    return hit
+
+
+def _render_user(store: Store, login: str, base_url: str) -> dict:
     uid = user_id(store, login)
     a, h = api(base_url), base_url
     bot = login.endswith("[bot]")
@@ -251,13 +276,18 @@ def render_team_full(store: Store, org: str, slug: str, base_url: str) -> dict:
 
 
 def render_repo(store: Store, repo: GhRepo, base_url: str) -> dict:
-    """The full repository object (as in a pull's head/base and /repos/{o}/{r})."""
+    """The full repository object (as in a pull's head/base and /repos/{o}/{r}); shared, cached while the store
+    stays as it is: do not mutate the result."""
+    ix = index(store)
+    hit = ix._repo_json.get((repo.id, base_url))
+    if hit is None:
+        hit = ix._repo_json[(repo.id, base_url)] = _render_repo(repo, base_url, *ix.repo_stats(repo))
+    return hit
+
+
+def _render_repo(repo: GhRepo, base_url: str, open_count: int, last: datetime) -> dict:
     a, h, fn = api(base_url), base_url, repo.full_name
     ra = f"{a}/repos/{fn}"
-    ix = index(store)
-    open_count = sum(1 for p in ix.pulls.get(fn, ()) if p.state == "open") + sum(
-        1 for i in ix.issues.get(fn, ()) if i.state == "open")
-    last = max((p.updated_at for p in ix.pulls.get(fn, ())), default=repo.created_at)
     return {
         "id": repo.id, "node_id": repo.node_id, "name": repo.name, "full_name": fn, "private": True,
         "owner": render_org_user(repo.org, base_url), "html_url": f"{h}/{fn}", "description": None,
@@ -699,7 +729,7 @@ def wrap(app: AppView, handler: Callable[[Request], Response],
         resp = handler(req)
         etag = None
         if req.method == "GET" and resp.status == 200:
-            etag = 'W/"' + hashlib.sha256(resp.body).hexdigest() + '"'
+            etag = resp.headers.pop("ETag", None) or etag_of(resp.body)
             inm = req.headers.get("if-none-match")
             if inm and etag in [x.strip() for x in inm.split(",")]:
                 return Response(304, b"", {"ETag": etag} | common_headers() | rate_headers(app, token, "core"))
@@ -714,6 +744,10 @@ def wrap(app: AppView, handler: Callable[[Request], Response],
         return resp
 
     return wrapped
+
+
+def etag_of(body: bytes) -> str:
+    return 'W/"' + hashlib.sha256(body).hexdigest() + '"'
 
 
 def not_found() -> Response:
@@ -830,8 +864,19 @@ def register(app: AppView) -> None:
                 moved = moved_repo(store, f"{req.params['owner']}/{req.params['repo']}")
                 if moved is not None:
                     return moved_permanently(req, moved)
-            return not_found() if repo is None else fn(req, store, repo)
+            if repo is None:
+                return not_found()
+            key = ("github", fn.__qualname__, req.path, tuple(sorted((k, tuple(v)) for k, v in req.query.items())),
+                   req.base_url)
+            hit = cache.of(store).response(key, lambda: tagged(fn(req, store, repo)), lambda r: len(r.body) + 200)
+            return Response(hit.status, hit.body, dict(hit.headers))
         return inner
+
+    def tagged(resp: Response) -> Response:
+        """The answer with its ETag worked out once (`wrap` takes it from there)."""
+        if resp.status == 200:
+            resp.headers["ETag"] = etag_of(resp.body)
+        return resp
 
     def with_item(fn: Callable[[Request, Store, GhRepo, Any], Response], pulls_only: bool):
         def inner(req: Request, store: Store, repo: GhRepo) -> Response:

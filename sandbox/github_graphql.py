@@ -93,9 +93,17 @@ def db_ids(n: int) -> dict:
 
 
 class Ctx:
+    lazy = False  # nested objects as resolvers, built only when the query asks (the endpoint sets it)
+
     def __init__(self, app: AppView, base_url: str, token: str) -> None:
         self.app, self.store, self.base_url, self.token = app, app.store, base_url, token
         self.ix = rest.index(app.store)
+
+
+def later(ctx: Ctx, build: Callable[[], Any]) -> Any:
+    """A nested object: built now, or, executing a query, when a field asks for it (graphql-core calls a
+    callable it finds in a dict as the field's resolver)."""
+    return (lambda info, **_args: build()) if ctx.lazy else build()
 
 
 def actor(ctx: Ctx, login: str | None) -> dict | None:
@@ -177,7 +185,7 @@ def review_node(ctx: Ctx, pull: GhPull, e: GhEvent) -> dict:
             "publishedAt": iso(e.created_at), "updatedAt": iso(e.created_at),
             "url": f"{ctx.base_url}/{pull.repo}/pull/{pull.number}#pullrequestreview-{e.id}",
             "authorAssociation": rest.author_association(ctx.store, e.actor),
-            "commit": commit_obj(ctx, pull, rest.review_commit(pull, e), e), "_obj": pull}
+            "commit": later(ctx, lambda: commit_obj(ctx, pull, rest.review_commit(pull, e), e)), "_obj": pull}
 
 
 def commit_obj(ctx: Ctx, item: GhPull | GhIssue, sha: str | None, e: GhEvent) -> dict | None:
@@ -201,26 +209,26 @@ def timeline_node(ctx: Ctx, item: GhPull | GhIssue, e: GhEvent) -> dict:
     org = item.repo.split("/")[0]
     if e.event in ("review_requested", "review_request_removed"):
         reviewer = team_node(ctx, org, e.requested_team) if e.requested_team else actor(ctx, e.requested_reviewer)
-        return base | {"requestedReviewer": reviewer, "pullRequest": item_node(ctx, item)}
+        return base | {"requestedReviewer": reviewer, "pullRequest": later(ctx, lambda: item_node(ctx, item))}
     if e.event == "review_dismissed":
         review = next((x for x in item.events if x.event == "reviewed" and x.id == e.dismissed_review_id), None)
         return base | {"review": review_node(ctx, item, review) if review else None,
                        "previousReviewState": (e.dismissed_state or "APPROVED").upper(),
-                       "dismissalMessage": None, "pullRequest": item_node(ctx, item)}
+                       "dismissalMessage": None, "pullRequest": later(ctx, lambda: item_node(ctx, item))}
     if e.event in ("assigned", "unassigned"):
-        return base | {"assignee": actor(ctx, e.assignee), "assignable": item_node(ctx, item)}
+        return base | {"assignee": actor(ctx, e.assignee), "assignable": later(ctx, lambda: item_node(ctx, item))}
     if e.event in ("labeled", "unlabeled"):
-        return base | {"label": label_node(ctx, item.repo, e.label or ""), "labelable": item_node(ctx, item)}
+        return base | {"label": label_node(ctx, item.repo, e.label or ""), "labelable": later(ctx, lambda: item_node(ctx, item))}
     if e.event == "merged":
         sha = e.commit_sha or rest.merge_sha(item)
         return base | {"commit": commit_obj(ctx, item, sha, e), "mergeRefName": item.base_ref,
                        "url": f"{ctx.base_url}/{item.repo}/pull/{item.number}#event-{e.id}",
-                       "pullRequest": item_node(ctx, item)}
+                       "pullRequest": later(ctx, lambda: item_node(ctx, item))}
     if e.event in ("closed", "reopened"):
         reason = None if isinstance(item, GhPull) else ("COMPLETED" if e.event == "closed" else "REOPENED")
         if e.event == "closed" and isinstance(item, GhIssue) and item.state_reason:
             reason = item.state_reason.upper()
-        return base | {"stateReason": reason, "closable": item_node(ctx, item),
+        return base | {"stateReason": reason, "closable": later(ctx, lambda: item_node(ctx, item)),
                        "url": f"{ctx.base_url}/{item.repo}/issues/{item.number}#event-{e.id}"}
     if e.event == "commented":
         return base | {"author": actor(ctx, e.actor), "body": e.review_body or "",
@@ -230,10 +238,10 @@ def timeline_node(ctx: Ctx, item: GhPull | GhIssue, e: GhEvent) -> dict:
     if e.event == "committed":
         sha = e.commit_sha or rest.fake_sha(item.repo, item.number, e.id)
         return {"__typename": "PullRequestCommit", "id": new_node_id("PURC", e.id),
-                "commit": commit_obj(ctx, item, sha, e), "pullRequest": item_node(ctx, item),
+                "commit": commit_obj(ctx, item, sha, e), "pullRequest": later(ctx, lambda: item_node(ctx, item)),
                 "url": f"{ctx.base_url}/{item.repo}/pull/{item.number}/commits/{sha}",
                 "resourcePath": f"/{item.repo}/pull/{item.number}/commits/{sha}"}
-    return base | {"pullRequest": item_node(ctx, item),
+    return base | {"pullRequest": later(ctx, lambda: item_node(ctx, item)),
                    "url": f"{ctx.base_url}/{item.repo}/pull/{item.number}#event-{e.id}"}
 
 
@@ -751,7 +759,7 @@ def register(app: AppView) -> None:
                                       "message": f"API rate limit exceeded for user ID {uid}."}]})
         app.github_rates.charge(token, "graphql", limit, cost)
         ctx = Ctx(app, req.base_url, token)
-        ctx.cost, ctx.node_count = cost, nodes
+        ctx.cost, ctx.node_count, ctx.lazy = cost, nodes, True
         result = execute(s, doc, operation_name=name, variable_values=variables, context_value=ctx)
         out: dict[str, Any] = {}
         if result.errors:

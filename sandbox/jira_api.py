@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import functools
 import hashlib
 import json
 import re
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from sandbox import cache
 from sandbox.model import (
     FIELD_EPIC_LINK,
     FIELD_FLAGGED,
@@ -162,8 +164,11 @@ def user_tz(store: Store) -> ZoneInfo:
 
 def jira_time(dt: datetime | None, tz: ZoneInfo) -> str | None:
     """`2024-03-01T09:15:02.123+0300`, in `tz`."""
-    if dt is None:
-        return None
+    return None if dt is None else _jira_time(dt, tz)
+
+
+@functools.lru_cache(maxsize=500_000)
+def _jira_time(dt: datetime, tz: ZoneInfo) -> str:
     local = dt.astimezone(tz)
     off = int(local.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]
     sign = "-" if off < 0 else "+"
@@ -382,9 +387,18 @@ def _select_fields(fields: list[str] | None, default: str, site: frozenset[str] 
 def render_history(app_or_store: AppView | Store, history: JiraHistory, deployment: str, api_version: int = 2,
                    base_url: str = DEFAULT_BASE, tz: ZoneInfo | None = None,
                    field_ids: set[str] | None = None) -> dict[str, Any]:
-    """One changelog history as Jira renders it (Cloud items carry `fieldId`; DC's do not)."""
+    """One changelog history as Jira renders it (Cloud items carry `fieldId`; DC's do not). Shared, cached while
+    the store stays as it is: do not mutate the result."""
     store = _store(app_or_store)
     tz = tz or user_tz(store)
+    if field_ids is None:
+        return cache.of(store).fragment(("history", history.id, deployment, api_version, base_url, tz.key),
+                                        lambda: _render_history(store, history, deployment, api_version, base_url, tz))
+    return _render_history(store, history, deployment, api_version, base_url, tz, field_ids)
+
+
+def _render_history(store: Store, history: JiraHistory, deployment: str, api_version: int, base_url: str,
+                    tz: ZoneInfo, field_ids: set[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"id": str(history.id)}
     author = store.people.get(history.author) if history.author else None
     if author is not None:
@@ -831,7 +845,12 @@ def _sort_key(raw: list[Any], order: list[tuple[str, bool]]) -> tuple:
 
 
 def run_query(store: Store, jql: str) -> tuple[list[JiraIssue], list[tuple[str, bool]]]:
-    """Matching issues in the query's order (default `created DESC`), with the id as the last tiebreaker."""
+    """Matching issues in the query's order (default `created DESC`), with the id as the last tiebreaker (kept
+    while the store stays as it is: do not mutate the list)."""
+    return cache.of(store).fragment(("jql", jql), lambda: _run_query(store, jql))
+
+
+def _run_query(store: Store, jql: str) -> tuple[list[JiraIssue], list[tuple[str, bool]]]:
     q = parse_jql(store, jql)
     order = (q.order or [("created", True)])
     order = order + [("id", order[-1][1])]
@@ -1263,6 +1282,7 @@ def _approvals(c: _Ctx) -> Response:
 # project), so every client sees the same: the model holds none of them and no metric reads them.
 PART_FIELDS = frozenset(f[0] for f in SYSTEM_FIELDS[SYSTEM_FIELDS.index(next(
     f for f in SYSTEM_FIELDS if f[0] == "statuscategorychangedate")):])
+LOGGED_FIELDS = frozenset({"timespent", "aggregatetimespent", "progress", "aggregateprogress", "timetracking"})
 EMBEDDED_WORKLOGS = 20  # an issue embeds at most this many worklogs; GET issue/{key}/worklog pages them all
 COMMENT_TEXTS = ("Picked this up; first pass is in review.", "Can we confirm the expected behaviour with support?",
                  "Blocked on the upstream change, see the linked issue.", "Deployed to staging, looks good.",
@@ -1409,7 +1429,7 @@ def issue_transitions(store: Store, issue: JiraIssue, base: str, api: int, with_
 def _part_value(store: Store, issue: JiraIssue, fid: str, deployment: str, api: int, base: str,
                 tz: ZoneInfo) -> Any:
     """The value of a field `*all` adds (PART_FIELDS)."""
-    logged = sum(w[3] for w in issue_worklogs(store, issue))
+    logged = sum(w[3] for w in issue_worklogs(store, issue)) if fid in LOGGED_FIELDS else 0
     if fid == "statuscategorychangedate":
         moved = [h.created for h in issue.histories if any(it.field == "status" for it in h.items)]
         return jira_time(moved[-1] if moved else issue.created, tz)
@@ -1676,10 +1696,20 @@ def _wrap(app: AppView, fn: Callable[[_Ctx], Response], cloud_only: bool = False
         if not _authorized(app, req):
             return _unauthorized(app)
         try:
-            return fn(_Ctx(app, req, api, req.base_url))
+            ctx = _Ctx(app, req, api, req.base_url)
+            key = ("jira", fn.__name__, app.jira_deployment, api, req.base_url, req.method, req.path,
+                   tuple(sorted((k, tuple(v)) for k, v in req.query.items())), req.body, _site_key(app))
+            hit = cache.of(app.store).response(key, lambda: fn(ctx), lambda r: len(r.body) + 200)
+            return Response(hit.status, hit.body, dict(hit.headers))
         except JiraError as e:
             return _err(e.status, str(e))
     return handler
+
+
+def _site_key(app: AppView) -> tuple:
+    """What, besides the store and the request, a handler's answer depends on: the site's options."""
+    site = getattr(app, "jira_site", None)
+    return (site_fields(app), tuple(sorted(vars(site).items())) if site is not None else None)
 
 
 def register(app: AppView) -> None:

@@ -117,3 +117,33 @@ def test_atlassian_python_api_walks_projects_issues_and_the_site(deployment, san
         assert (histories.get("total") if "total" in histories else len(histories["histories"])) == len(
             issue.histories)
         assert j.issue_get_worklog(issue.key)["total"] == full["worklog"]["total"]
+
+
+def test_answers_are_kept_per_request_shape_until_the_world_moves(small_org):
+    """The sandbox keeps rendered pages (the repeat pass of `make bench sandbox`), and advancing drops them."""
+    import copy
+
+    import requests
+
+    store = copy.deepcopy(small_org)
+    with Sandbox(store) as sb:
+        env = sb.env()
+        jira, gh = requests.Session(), requests.Session()
+        jira.auth = (env["JIRA_EMAIL"], env["JIRA_API_TOKEN"])
+        gh.headers["Authorization"] = f"token {GITHUB_TOKEN}"
+        search = (f"{sb.url}/rest/api/3/search/jql", {"jql": "project = PAY ORDER BY updated DESC", "maxResults": 5,
+                                                      "fields": "updated"})
+        pulls = (f"{env['GITHUB_API_URL']}/repos/acme/payments-api/pulls",
+                 {"state": "all", "sort": "updated", "direction": "desc", "per_page": 5})
+        before = [s.get(url, params=params).json() for s, (url, params) in ((jira, search), (gh, pulls))]
+        again = [s.get(url, params=params).json() for s, (url, params) in ((jira, search), (gh, pulls))]
+        assert again == before
+        changed = sb.app.advance(0.5, days=3)
+        assert changed
+        after = [s.get(url, params=params).json() for s, (url, params) in ((jira, search), (gh, pulls))]
+        assert after[0]["issues"][0]["fields"]["updated"] > before[0]["issues"][0]["fields"]["updated"]
+        assert after[1][0]["updated_at"] > before[1][0]["updated_at"]
+        ops = {**search[1], "jql": "project = OPS", "fields": "*all"}
+        assert "customfield_10019" in jira.get(search[0], params=ops).json()["issues"][0]["fields"]
+        sb.app.jira_hide_fields = {"Approvals"}  # a site option is part of the shape
+        assert "customfield_10019" not in jira.get(search[0], params=ops).json()["issues"][0]["fields"]

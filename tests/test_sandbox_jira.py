@@ -13,6 +13,7 @@ import requests
 from openapi_schema_validator import OAS30Validator
 
 from sandbox import server
+from sandbox.cache import invalidate
 from sandbox.jira_api import EMBEDDED_CHANGELOG_CAP
 from sandbox.model import (
     FIELD_FLAGGED,
@@ -314,6 +315,7 @@ def test_page_tokens_survive_concurrent_updates(cloud):
             with cloud.app.lock:
                 for key in (seen[0], "AL-14"):
                     next(i for i in store.jira_issues if i.key == key).updated = store.now
+                invalidate(store)  # what advance() does after changing the store
         token = body.get("nextPageToken")
         if token is None:
             break
