@@ -1517,7 +1517,8 @@ def _comments(c: _Ctx) -> Response:
     if order == "-created":
         cs = cs[::-1]
     start = max(0, _int(c.req.arg("startAt"), 0, "startAt"))
-    size = max(0, min(_int(c.req.arg("maxResults"), 5000, "maxResults"), 5000))
+    default = 100 if c.dep == "cloud" else 5000  # Cloud's documented default; Data Center answers all of them
+    size = max(0, min(_int(c.req.arg("maxResults"), default, "maxResults"), 5000))
     page = cs[start:start + size]
     return json_response({"startAt": start, "maxResults": size, "total": len(cs),
                           "comments": [render_comment(c.store, issue, x, c.dep, c.api, c.base, c.tz) for x in page]})
@@ -1677,6 +1678,29 @@ def _group_member(c: _Ctx) -> Response:
     return json_response(_page(c, "group/member", members, 50, 50, detail, {"groupname": name}))
 
 
+def _group(c: _Ctx) -> Response:
+    """GET group (deprecated on Cloud, still served; the `jira` package reads members with it):
+    `expand=users` or `users[start:end]` (inclusive, at most 50) lists members."""
+    name = c.req.arg("groupname") or ""
+    gid = c.req.arg("groupId")
+    if gid:
+        name = next((g for g in GROUPS if str(uuid.uuid5(uuid.NAMESPACE_DNS, g)) == gid), gid)
+    if not name:
+        raise JiraError(400, "You must specify a group name or a group ID.")
+    members = _group_members_of(c.store, name)
+    if members is None:
+        raise JiraError(404, f"Group with name '{name}' does not exist.")
+    m = re.fullmatch(r"users(?:\[(\d+):(\d+)\])?", c.req.arg("expand") or "")
+    start, end = (int(m.group(1)), int(m.group(2))) if m and m.group(1) else (0, 49)
+    end = min(end, start + 49, len(members) - 1)
+    items = [render_user(p, c.dep, c.base, c.api) for p in members[start:end + 1]] if m else []
+    gid = str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
+    return json_response({"name": name, "groupId": gid, "self": f"{c.base}/rest/api/{c.api}/group?groupId={gid}",
+                          "users": {"size": len(members), "items": items, "max-results": 50,
+                                    "start-index": start if items else 0, "end-index": end if items else 0},
+                          "expand": "users"})
+
+
 def _labels(c: _Ctx) -> Response:
     labels = sorted({lab for i in c.store.jira_issues for lab in i.labels})
     return json_response(_page(c, "label", labels, 1000, 1000, lambda x: x))
@@ -1760,6 +1784,7 @@ def register(app: AppView) -> None:
         ("GET", "/user/search", "jira.user_search", _user_search, {}),
         ("GET", "/user", "jira.user", _user, {}),
         ("GET", "/group/member", "jira.group_member", _group_member, {}),
+        ("GET", "/group", "jira.group", _group, {}),
         ("GET", "/label", "jira.label", _labels, {"cloud_only": True}),
     ] + routes
     for method, path, name, fn, opts in routes:

@@ -147,3 +147,34 @@ def test_answers_are_kept_per_request_shape_until_the_world_moves(small_org):
         assert "customfield_10019" in jira.get(search[0], params=ops).json()["issues"][0]["fields"]
         sb.app.jira_hide_fields = {"Approvals"}  # a site option is part of the shape
         assert "customfield_10019" not in jira.get(search[0], params=ops).json()["issues"][0]["fields"]
+
+
+@pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
+def test_jira_package_walks_the_parts_of_issues_and_projects(deployment, sandbox, datacenter):
+    """The `jira` package beyond search: comments, transitions, worklogs, versions, components, users, groups,
+    issue links, attachments and `*all` fields as resources."""
+    import jira
+
+    sb = sandbox if deployment == "cloud" else datacenter
+    store = sb.app.store
+    me = store.people[store.jira_user_pid]
+    client = (jira.JIRA(server=sb.url, basic_auth=(me.email, JIRA_API_TOKEN)) if deployment == "cloud"
+              else jira.JIRA(server=sb.url, token_auth=JIRA_PAT))
+    linked = next(i for i in store.jira_issues if i.links)
+    issue = client.issue(linked.key, fields="*all")
+    assert {link.type.name for link in issue.fields.issuelinks} == {x.type for x in linked.links}
+    assert len(client.comments(linked.key)) == issue.fields.comment.total
+    assert [c.id for c in issue.fields.comment.comments] == [c.id for c in client.comments(linked.key)]
+    assert len(client.worklogs(linked.key)) == issue.fields.worklog.total
+    moves = client.transitions(linked.key)
+    assert moves and store.jira_statuses[linked.status].name not in {t["to"]["name"] for t in moves}
+    assert all(a.filename for a in issue.fields.attachment)
+    for key in store.jira_projects:
+        assert {v.name for v in client.project_versions(key)} == {
+            v for i in store.jira_issues if i.project == key for v in i.fix_versions}
+        assert [c.name for c in client.project_components(key)] == ["Backend", "Frontend", "Infrastructure"]
+    if deployment == "cloud":
+        assert me.account_id in {u.accountId for u in client.search_users(query=me.name.split()[0])}
+    else:
+        assert me.username in {u.name for u in client.search_users(user=me.username)}
+    assert len(client.group_members("jira-software-users")) == sum(not p.bot for p in store.people.values())

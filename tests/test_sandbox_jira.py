@@ -561,7 +561,7 @@ CLIENT_PATHS = {f"/rest/api/3{p}" for p in (
     "/project/{projectIdOrKey}/version", "/project/{projectIdOrKey}/versions", "/project/{projectIdOrKey}/component",
     "/project/{projectIdOrKey}/components", "/project/type", "/priority/search", "/resolution/search", "/users/search",
     "/group/member", "/label", "/project", "/project/{projectIdOrKey}", "/project/search", "/priority", "/resolution",
-    "/issuetype", "/user")}
+    "/issuetype", "/user", "/group")}
 
 
 def validate_component(spec: dict, name: str, body) -> None:
@@ -602,12 +602,14 @@ def test_client_paths_validate_page_and_404(cloud, spec):
         s.get(f"{u}/project/AL"), "/project/search": s.get(f"{u}/project/search"), "/priority": s.get(f"{u}/priority"),
         "/resolution": s.get(f"{u}/resolution"), "/issuetype": s.get(f"{u}/issuetype"),
         "/user": s.get(f"{u}/user", params={"accountId": store.people["p0002"].account_id}),
+        "/group": s.get(f"{u}/group", params={"groupname": "jira-software-users", "expand": "users[1:2]"}),
     }
     assert {f"/rest/api/3{p}" for p in checks} == CLIENT_PATHS
     for path, resp in checks.items():
         assert resp.status_code == 200, (path, resp.text)
         validate(spec, f"/rest/api/3{path}", "get", resp.json())
     comments = checks["/issue/{issueIdOrKey}/comment"].json()["comments"]
+    assert checks["/issue/{issueIdOrKey}/comment"].json()["maxResults"] == 100  # Cloud's documented default
     assert comments[0]["created"] >= comments[-1]["created"] and comments[0]["body"]["type"] == "doc"  # ADF in v3
     v2 = s.get(f"{cloud.url}/rest/api/2/issue/{busy.key}/comment").json()["comments"]
     assert [c["id"] for c in v2] == [c["id"] for c in reversed(comments)] and isinstance(v2[0]["body"], str)
@@ -630,10 +632,14 @@ def test_client_paths_validate_page_and_404(cloud, spec):
                                                                    params={"startAt": n, "maxResults": 1}).json()]
     assert sorted(x["accountId"] for x in users) == sorted(p.account_id for p in store.people.values())
     assert pages(s, f"{u}/label") == ["x"]
+    group = checks["/group"].json()["users"]  # the old group API the `jira` package pages with users[a:b]
+    assert (group["size"], group["start-index"], group["end-index"]) == (len(members), 1, 2)
+    assert [x["accountId"] for x in group["items"]] == [m["accountId"] for m in members[1:3]]
     error = spec["components"]["schemas"]["ErrorCollection"]
     for path in ("/issue/NOPE-1/comment", "/issue/NOPE-1/worklog", "/issue/NOPE-1/transitions",
                  "/project/NOPE/version", "/project/NOPE/versions", "/project/NOPE/component",
-                 "/project/NOPE/components", "/user?accountId=nobody", "/group/member?groupname=nobody"):
+                 "/project/NOPE/components", "/user?accountId=nobody", "/group/member?groupname=nobody",
+                 "/group?groupname=nobody"):
         r = s.get(u + path)
         assert r.status_code == 404, path
         OAS30Validator({**error, "components": spec["components"]}).validate(r.json())
