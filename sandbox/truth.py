@@ -334,19 +334,22 @@ def _jira_item(ctx: _Ctx, issue: JiraIssue) -> _Item:
         if h.created > as_of:
             break
         t, f = h.created, it.field.lower()
+        # a workflow migration (the history holds a Workflow item) is administrative: it moves the item but
+        # reverses nothing, hands nothing off and decides nothing
+        migration = any(x.field.lower() == "workflow" for x in h.items)
         if f == "status":
             prev = item.visits[-1]
-            prev["exited"], prev["exit_by"] = t, ctx.jira_id(h.author)
+            prev["exited"], prev["exit_by"] = t, None if migration else ctx.jira_id(h.author)
             new_state = state_of(it.to)
-            if prev["state"] == "done" and new_state != "done":
+            if prev["state"] == "done" and new_state != "done" and not migration:
                 item.reversals.append(Reversal("reopened", t))
-            if prev["state"] in ("approval", "queue") and new_state == "backlog":
+            if prev["state"] in ("approval", "queue") and new_state == "backlog" and not migration:
                 item.reversals.append(Reversal("status_regression", t))
             item.visits.append({"status": it.to, "state": new_state, "entered": t, "exited": None, "exit_by": None})
         elif f == "assignee":
             new = ctx.jira_id(it.to)
             done = item.visits[-1]["state"] == "done"
-            if new is not None and not done:
+            if new is not None and not done and not migration:
                 frm = owner if owner is not None else last_holder
                 if frm is not None and frm != new:
                     ft, tt = ctx.team_of(frm, t, person_team), ctx.team_of(new, t, person_team)
@@ -407,6 +410,11 @@ def _jira_item(ctx: _Ctx, issue: JiraIssue) -> _Item:
         elif v["state"] == "blocked":
             item.pieces.append(BlockedPiece("blocked_status", v["entered"], v["exited"] or as_of))
         v["status_name"] = name_of(v["status"])
+    # a JSM approval overlapping a visit to an approval state is that request: the visit is not a second one
+    jsm_spans = [(a.created, a.completed or datetime.max.replace(tzinfo=UTC))
+                 for a in issue.approvals if a.created <= as_of]
+    item.approvals = [x for x in item.approvals if x["source_kind"] != "jira_status" or not any(
+        s < (x["decided_at"] or as_of) and e > x["requested_at"] for s, e in jsm_spans)]
     for a in issue.approvals:
         if a.created > as_of:
             continue

@@ -62,7 +62,7 @@ def test_a_dropped_read_names_the_file_and_table(tmp_path):
     unmapped.write_text(text.replace(body, "create or replace view core.unmapped_statuses as\n"
                                            "select 'x' as project_key, 'y' as status_name\n"))
     with pytest.raises(ModelError, match=re.escape(f"{unmapped}: its `-- depends_on:` header lists "
-                                                   "core.status_map, which it does not read")):
+                                                   "core.status_intervals, which it does not read")):
         load_models(sql)
 
 

@@ -252,11 +252,19 @@ def test_jira_open_approval_and_jsm_approval():
     o.issue("PAY-1", [(0, "ana", [st("1", "3")])], approvals=[
         JsmApproval("a1", "CAB", h(1), h(3), "approved", [("cai", "approved"), ("ben", "pending")]),
         JsmApproval("a2", "CAB", h(4), None, "pending", [("ben", "pending")])])
-    ws = o.truth().approval_waits["jira:PAY-1"]
-    assert ws[0].is_open and ws[0].outcome is None and ws[0].decided_at is None
-    assert (ws[1].source_kind, ws[1].requested_of, ws[1].decided_by, ws[1].outcome, ws[1].calendar_s) == (
+    o.issue("PAY-2", [(0, "ana", [st("1", "3")]), (1, "ben", [st("3", "2")])], approvals=[
+        JsmApproval("a3", "CAB", h(2), h(3), "approved", [("cai", "approved")])])
+    truth = o.truth()
+    # the open approval-state visit is overlapped by the JSM approvals: they are the requests, not it
+    ws = truth.approval_waits["jira:PAY-1"]
+    assert [w.source_kind for w in ws] == ["jsm", "jsm"]
+    assert (ws[0].source_kind, ws[0].requested_of, ws[0].decided_by, ws[0].outcome, ws[0].calendar_s) == (
         "jsm", f"{BEN},{CAI}", CAI, "approved", 7200)
-    assert ws[2].is_open and ws[2].source_kind == "jsm"
+    assert ws[1].is_open and ws[1].outcome is None and ws[1].decided_at is None
+    # a visit that no JSM approval overlaps stays a request of its own
+    assert [(w.source_kind, w.outcome) for w in truth.approval_waits["jira:PAY-2"]] == [
+        ("jira_status", "rejected"), ("jsm", "approved")]
+    assert truth.item_flow["jira:PAY-1"].approval_requests == 2
 
 
 def test_jira_decision_is_remote_when_decider_is_outside_the_team():
@@ -564,3 +572,16 @@ def test_generated_store_invariants():
     json.dumps(truth.to_json(t))
     dc = truth.compute(store, jira_deployment="datacenter")
     assert {iid: f.handoffs for iid, f in dc.item_flow.items()} == {iid: f.handoffs for iid, f in t.item_flow.items()}
+
+
+def test_a_workflow_migration_moves_the_item_but_reverses_hands_off_and_decides_nothing():
+    o = Org()
+    o.issue("PAY-1", [(0, "ana", [st("1", "2"), asg(None, "ana")]), (1, "ana", [st("2", "3")]),
+                      (2, "admin", [fld("Workflow"), st("3", "1"), asg("ana", "ben")]),
+                      (3, "ben", [st("1", "2")]), (4, "ben", [st("2", "3")]),
+                      (5, "cai", [st("3", "1"), asg("ben", "ana")])])
+    truth = o.truth()
+    assert [(r.kind, r.at) for r in truth.reversals["jira:PAY-1"]] == [("status_regression", h(5))]
+    assert [(x.from_owner, x.to_owner, x.handed_off_at) for x in truth.handoffs["jira:PAY-1"]] == [(BEN, ANA, h(5))]
+    assert [(w.decided_at, w.decided_by) for w in truth.approval_waits["jira:PAY-1"]] == [(h(2), None), (h(5), CAI)]
+    assert [v.entered_at for v in truth.status_intervals["jira:PAY-1"]][3:5] == [h(2), h(3)]

@@ -81,6 +81,8 @@ class Org:
     pulls: dict[str, list[dict]] = field(default_factory=dict)
     events: dict[str, list[dict]] = field(default_factory=dict)
     gh_issues: dict[str, list[dict]] = field(default_factory=dict)
+    approvals: list[dict] = field(default_factory=list)  # JSM approvals: {"issueId", "issueKey", "approval"}
+    statuses: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(STATUSES))  # what /status lists
     ids: Any = field(default_factory=lambda: itertools.count(10000))
 
     def issue(self, key: str, created: datetime, changes: list[tuple] = (), status0: str = "To Do",
@@ -150,7 +152,7 @@ class Org:
     def land(self, extract: str = "20240101T000000000000Z-aaaaaaaa", cursor: dict | None = None) -> None:
         site = Landing(self.root, "jira", "_site", extract_id=extract)
         site.write_page("statuses", [{"id": sid, "name": n, "statusCategory": {"key": c}}
-                                     for sid, (n, c) in STATUSES.items()])
+                                     for sid, (n, c) in self.statuses.items()])
         site.write_page("fields", [{"id": "customfield_10021", "name": "Flagged", "custom": True, "schema": {}}])
         site.finish(cursor or {"at": "site"})
         projects = sorted({i["key"].split("-")[0] for i in self.issues})
@@ -158,6 +160,8 @@ class Org:
             lp = Landing(self.root, "jira", p, extract_id=extract)
             lp.write_page("issues", [i for i in self.issues if i["key"].startswith(p + "-")])
             lp.write_page("changelogs", [c for c in self.changelogs if c["issueKey"].startswith(p + "-")])
+            if approvals := [a for a in self.approvals if a["issueKey"].startswith(p + "-")]:
+                lp.write_page("approvals", approvals)
             lp.finish(cursor or {"updated": "2024-04-01"})
         for repo in sorted(set(self.pulls) | set(self.gh_issues)):
             lg = Landing(self.root, "github", repo, extract_id=extract)

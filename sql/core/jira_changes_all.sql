@@ -1,7 +1,8 @@
 -- Every Jira change item (also those after as_of: an item's initial status and assignee come from its first
 -- change), in event order: (created, history id), status items first within a
 -- history, then item order. User fields (assignee) are resolved to canonical person ids (Data Center
--- changelogs carry user names or keys); status items carry names and flow states.
+-- changelogs carry user names or keys); status items carry names and flow states. `is_migration`: the
+-- history holds a `Workflow` item (an admin migrated the issue to another workflow): an administrative change.
 -- depends_on: staging.stg_jira__change_items, staging.stg_jira__issues, staging.stg_jira__users, staging.stg_jira__statuses, core.people, core.status_map
 -- key: item_id, ord
 create or replace table core.jira_changes_all as
@@ -20,13 +21,21 @@ sequence as (
     from staging.stg_jira__change_items
 ),
 
+migrations as (
+    select distinct issue_id, history_id
+    from staging.stg_jira__change_items
+    where field_lower = 'workflow'
+),
+
 ordered as (
     select
         issues.item_id, issues.project_key, ci.history_id, ci.created_at, ci.author_user, ci.field, ci.field_lower,
-        ci.from_value, ci.from_string, ci.to_value, ci.to_string, sequence.ord
+        ci.from_value, ci.from_string, ci.to_value, ci.to_string, sequence.ord,
+        migrations.history_id is not null as is_migration
     from staging.stg_jira__change_items as ci
     join sequence on sequence.change_row = ci.rowid
     join issues using (issue_id)
+    left join migrations using (issue_id, history_id)
 ),
 
 user_lookup as (

@@ -1,7 +1,8 @@
 -- One row per visit of an item to a status (Jira) or flow state (GitHub), cut at as_of (is_open).
 -- Jira: the first visit starts at creation with the status the first status change left from (or the
--- current status); owner_id = the assignee at the visit's entry. Pull requests and GitHub issues: the visits
--- of core.github_visits.
+-- current status); owner_id = the assignee at the visit's entry; a visit entered by a workflow migration
+-- (`is_migration`) has no entered_by (so the visit it ends has no exited_by). Pull requests and GitHub
+-- issues: the visits of core.github_visits.
 -- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.github_visits, core.status_map, core.calendar_intervals, core.calendar_hours, staging.stg_jira__issues, staging.stg_jira__statuses
 -- key: item_id, visit_no
 create or replace table core.status_intervals as
@@ -22,7 +23,7 @@ jira_current as (
 ),
 
 status_changes as (
-    select item_id, ord, created_at, author_id, author_is_bot, from_status, to_status
+    select item_id, ord, created_at, author_id, author_is_bot, from_status, to_status, is_migration
     from core.jira_changes
     where field_lower = 'status'
 ),
@@ -37,18 +38,20 @@ first_from as (
 jira_points as (
     -- the visits (creation, then each status change) and the assignee changes, in one stream per item
     select items.item_id, items.project, 0 as entered_ord, items.created_at as entered_at,
-        coalesce(ff.first_status, cur.status) as status, null::varchar as entered_by, null as assignee
+        coalesce(ff.first_status, cur.status) as status, null::varchar as entered_by, false as is_migration,
+        null as assignee
     from items
     left join first_from as ff using (item_id)
     left join jira_current as cur using (item_id)
     where items.source = 'jira'
     union all
     select sc.item_id, null, sc.ord, sc.created_at, sc.to_status,
-        case when not sc.author_is_bot then sc.author_id end,  -- automation decides nothing
-        null
+        -- automation and workflow migrations decide nothing
+        case when not sc.author_is_bot and not sc.is_migration then sc.author_id end,
+        sc.is_migration, null
     from status_changes as sc
     union all
-    select item_id, null, ord, created_at, null, null, {'person': to_person}
+    select item_id, null, ord, created_at, null, null, null, {'person': to_person}
     from core.jira_changes
     where field_lower = 'assignee'
 ),
@@ -56,7 +59,7 @@ jira_points as (
 jira_visits as (
     -- a visit's owner is the assignee after the last change of its entry instant (the RANGE frame's peers)
     select
-        item_id, entered_ord, entered_at, status, entered_by,
+        item_id, entered_ord, entered_at, status, entered_by, is_migration,
         last_value(assignee ignore nulls) over (
             partition by item_id order by entered_at range between unbounded preceding and current row
         ) as assignee_then
@@ -66,7 +69,7 @@ jira_visits as (
 
 jira_owned as (
     select
-        v.item_id, v.entered_ord, v.entered_at, v.status, v.entered_by,
+        v.item_id, v.entered_ord, v.entered_at, v.status, v.entered_by, v.is_migration,
         coalesce(map.state, 'active') as state,
         case when v.assignee_then is null then items.initial_assignee_id else v.assignee_then.person end
             as owner_id
@@ -78,9 +81,9 @@ jira_owned as (
 -- Both ---------------------------------------------------------------------------------------------
 
 visits as (
-    select item_id, entered_ord, entered_at, status, state, owner_id, entered_by from jira_owned
+    select item_id, entered_ord, entered_at, status, state, owner_id, entered_by, is_migration from jira_owned
     union all
-    select item_id, entered_ord, entered_at, status, state, owner_id, entered_by from core.github_visits
+    select item_id, entered_ord, entered_at, status, state, owner_id, entered_by, false from core.github_visits
 ),
 
 sequenced as (
@@ -113,7 +116,7 @@ select
     core.worked(e, timed.exited_at)
         - core.worked(s, timed.entered_at) as business_s,
     timed.entered_by, timed.exited_by, timed.prev_state, timed.next_state, timed.next_status,
-    timed.entered_ord, timed.calendar
+    timed.entered_ord, timed.calendar, timed.is_migration
 from timed
 left join core.calendar_hours as s
     on s.calendar = timed.calendar and s.hour_no = core.hour_no(timed.entered_at)

@@ -22,7 +22,7 @@ jira_states as (
         si.item_id, 'jira_status' as source_kind, si.entered_at as requested_at,
         case when not si.is_open then si.exited_at end as decided_at, si.owner_id as requested_of,
         core.team_of(si.owner_id, si.entered_at, items.team_field) as requested_of_team,
-        case when not si.is_open then si.exited_by end as decided_by,
+        case when not si.is_open then si.exited_by end as decided_by,  -- none when a migration moved it
         case
             when si.is_open then null
             when si.next_state in ('backlog', 'active')
@@ -34,6 +34,22 @@ jira_states as (
     from core.status_intervals as si
     join items using (item_id)
     where si.state = 'approval' and si.item_id like 'jira:%'
+),
+
+jira_states_deduped as (
+    -- a visit to an approval state that a JSM approval of the same item overlaps is that approval, not a
+    -- second request: the JSM row (it knows the approvers and the decision) counts
+    select js.*
+    from jira_states as js
+    join core.status_intervals as si on si.item_id = js.item_id and si.entered_ord = js.event_ord
+    where not exists (
+        select 1
+        from staging.stg_jira__approvals as a
+        where 'jira:' || a.issue_key = js.item_id
+            and a.created_at <= (select as_of from as_of)
+            and a.created_at < si.exited_at
+            and coalesce(a.completed_at, 'infinity') > si.entered_at
+    )
 ),
 
 jsm_approvers as (
@@ -64,7 +80,7 @@ jsm as (
 
 unioned as (
     select * from github_reviews
-    union all select * from jira_states
+    union all select * from jira_states_deduped
     union all select * from jsm
 ),
 

@@ -7,7 +7,7 @@ with items as (
 
 -- Jira: the assignee; A -> unassigned -> B is one handoff A -> B at B's assignment; not while done.
 jira_spans as (
-    select o.item_id, o.ord, o.owner_id, o.started_at,
+    select o.item_id, o.ord, o.owner_id, o.started_at, o.is_migration,
         last_value(o.owner_id ignore nulls) over (
             partition by o.item_id order by o.ord rows between unbounded preceding and 1 preceding
         ) as previous_owner,
@@ -26,6 +26,7 @@ jira_handoffs as (
     asof join core.status_intervals as si on si.item_id = s.item_id and s.ord > si.entered_ord
     where s.ord > 0 and s.owner_id is not null and s.previous_owner is not null
         and s.owner_id <> s.previous_owner and si.state <> 'done'
+        and not s.is_migration  -- a workflow migration's reassignment is administrative
 ),
 
 -- Pull requests: author -> requested user/team per request; reviewer -> author per review closing a request.

@@ -9,9 +9,10 @@ with started as (
 ),
 
 transitions as (
+    -- a workflow migration's status change is administrative: never a reversal
     select item_id, entered_at, entered_by, entered_ord, prev_state, state
     from core.status_intervals
-    where visit_no > 1
+    where visit_no > 1 and not is_migration
 ),
 
 reopened as (
