@@ -2,10 +2,20 @@
 
 Blocking (wrong data must not be published): unique keys, possible durations, row counts not collapsing.
 Warning only: statuses mapped by their Jira category alone (listed, so someone can map them).
+
+Plausibility checks are SQL: `sql/checks/NAME.sql` returns the offending rows (none = pass); its header names
+the asset it belongs to, its severity and what it asserts:
+    -- asset: marts.item_flow
+    -- severity: blocking | warning
+    -- description: every pull request GitHub reports merged is finished
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,6 +24,32 @@ INTERVALS = [("started_at", "finished_at"), ("started_at", "ended_at"), ("reques
 COLLAPSE_MIN_PREVIOUS = 20  # below this many rows, a drop is noise, not a collapse
 COLLAPSE_SHARE = 0.5  # fewer than half the previous run's rows: something went wrong upstream
 STATUS_MAP = "core.status_map"
+CHECKS_DIR = Path(__file__).resolve().parent.parent / "sql" / "checks"
+SAMPLE_ROWS = 20  # offending rows shown in a failed check's metadata
+_HEADER = re.compile(r"^--\s*(asset|severity|description):\s*(.*?)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SqlCheck:
+    name: str  # the file's stem
+    asset: str  # schema.table the check belongs to
+    blocking: bool
+    description: str
+    sql: str
+
+
+@cache
+def sql_checks(checks_dir: Path = CHECKS_DIR) -> tuple[SqlCheck, ...]:
+    """Every `sql/checks/*.sql`, parsed from its header."""
+    out = []
+    for f in sorted(checks_dir.glob("*.sql")):
+        text = f.read_text(encoding="utf-8")
+        head = dict(_HEADER.findall(text))
+        if "asset" not in head or head.get("severity") not in ("blocking", "warning"):
+            raise ValueError(f"{f}: needs `-- asset: schema.table` and `-- severity: blocking|warning` headers")
+        out.append(SqlCheck(f.stem, head["asset"], head["severity"] == "blocking", head.get("description", ""),
+                            text))
+    return tuple(out)
 
 
 def _key(name: str) -> dg.AssetKey:
@@ -37,6 +73,8 @@ def check_specs(models: list[Any]) -> list[dg.AssetCheckSpec]:
             specs.append(dg.AssetCheckSpec("statuses_mapped", asset=k, blocking=False,
                                            description="every status is mapped by name or pattern, not only by "
                                                        "its Jira category"))
+        specs += [dg.AssetCheckSpec(c.name, asset=k, blocking=c.blocking, description=c.description)
+                  for c in sql_checks() if c.asset == m.name]
     return specs
 
 
@@ -96,6 +134,17 @@ def statuses_mapped(con: Any) -> dg.AssetCheckResult:
                    statuses=dg.MetadataValue.md("\n".join(f"- {x}" for x in listed) or "none"))
 
 
+def sql_check(con: Any, check: SqlCheck) -> dg.AssetCheckResult:
+    """Runs a `sql/checks` query: it passes when it returns no rows; the first rows are listed."""
+    cur = con.execute(f"select * from ({check.sql.strip().rstrip(';')}) as offending")
+    cols = [d[0] for d in cur.description]
+    found = cur.fetchall()
+    sample = "\n".join("- " + ", ".join(f"{c}={v}" for c, v in zip(cols, r, strict=True))
+                       for r in found[:SAMPLE_ROWS])
+    return _result(check.name, check.asset, not found, check.blocking, offending_rows=len(found),
+                   rows=dg.MetadataValue.md(sample or "none"))
+
+
 def evaluate(con: Any, instance: dg.DagsterInstance, models: list[Any], rows: dict[str, int]
              ) -> list[dg.AssetCheckResult]:
     """Every check of these models (call before the new materializations are recorded)."""
@@ -110,4 +159,5 @@ def evaluate(con: Any, instance: dg.DagsterInstance, models: list[Any], rows: di
             out.append(row_count_stable(instance, m.name, rows[m.name]))
         if m.name == STATUS_MAP:
             out.append(statuses_mapped(con))
+        out += [sql_check(con, c) for c in sql_checks() if c.asset == m.name]
     return out

@@ -89,6 +89,8 @@ class BlockedPiece:
     blocking_item: str | None = None
     blocking_team: str | None = None
     is_cross_team: bool | None = None
+    waited_on: str | None = None  # the blocking item (dependency, or an "is blocked by" link open during it)
+    waited_on_team: str | None = None  # its owner's team when the piece starts, else its team
 
 
 @dataclass
@@ -198,6 +200,7 @@ class _Ctx:
         self.slug_team = {t.github_slug: t.key for t in store.teams.values() if t.github_slug}
         self.repo_team = {r.full_name: r.team for r in store.github_repos}
         self.issues_by_key = {i.key: i for i in store.jira_issues}
+        self.jira_items: dict[str, _Item] = {}  # filled once every item is read
         self.item_team: dict[str, str] = {}
 
     def jira_id(self, pid: str | None) -> str | None:
@@ -661,6 +664,7 @@ def compute(store: Store, as_of: datetime | None = None, jira_deployment: str = 
     done_by_key = {it.item_id[5:]: it.done_intervals(as_of) for it in items if it.source == "jira"}
     team_by_key = {it.item_id[5:]: it.team for it in items if it.source == "jira"}
     truth = Truth(as_of=as_of, jira_deployment=jira_deployment)
+    ctx.jira_items = {it.item_id: it for it in items if it.source == "jira"}
     for it in items:
         for key, iv in it.deps:
             for s, e in _subtract([iv], done_by_key.get(key, [])):
@@ -668,6 +672,24 @@ def compute(store: Store, as_of: datetime | None = None, jira_deployment: str = 
                 it.pieces.append(BlockedPiece("dependency", s, e, f"jira:{key}", bt, bt != it.team))
         _finish(ctx, it, truth)
     return truth
+
+
+def _waited_on(ctx: _Ctx, it: _Item, p: BlockedPiece) -> None:
+    """What a blocked piece waits on: the blocking item of a dependency, or for a blocked status or flag the
+    item of the first-created "is blocked by" link open during it; its team = its owner's team at the start."""
+    if p.cause == "dependency":
+        p.waited_on = p.blocking_item
+    else:
+        linked = sorted((s, key) for key, (s, e) in it.deps if s < p.ended_at and e > p.started_at)
+        p.waited_on = f"jira:{linked[0][1]}" if linked else None
+    if p.waited_on is None:
+        return
+    blocker = ctx.jira_items.get(p.waited_on)
+    if blocker is None:
+        p.waited_on_team = "unknown"
+        return
+    owner = _owner_at(blocker.owner_tl, p.started_at)
+    p.waited_on_team = ctx.team_of(owner, p.started_at, blocker.person_team) if owner else blocker.team
 
 
 def _finish(ctx: _Ctx, it: _Item, truth: Truth) -> None:
@@ -714,6 +736,8 @@ def _finish(ctx: _Ctx, it: _Item, truth: Truth) -> None:
         for s, e in _intersect([(p.started_at, p.ended_at)], not_done):
             pieces.append(BlockedPiece(p.cause, s, e, p.blocking_item, p.blocking_team, p.is_cross_team))
     pieces.sort(key=lambda p: (p.started_at, p.cause))
+    for p in pieces:
+        _waited_on(ctx, it, p)
     blocked_set = _union((p.started_at, p.ended_at) for p in pieces)
     blocked_s = _length(_intersect(blocked_set, cycle))
     truth.blocked[iid] = Blocked(blocked_s, pieces)

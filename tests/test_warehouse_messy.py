@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_warehouse_rules import MON, D, H, Org, asg, build, jts, rows, st
+from pipelines.config import Config
+from tests.test_warehouse_rules import MON, D, H, Org, asg, build, flag, jts, link, rows, st
 
 OLD_IDS = iter(range(90, 200))
 
@@ -189,3 +190,33 @@ def test_a_jsm_approval_overlapping_an_approval_state_is_one_request(org: Org, t
         ("jira:OPS-1", 1, 4 * 3600.0), ("jira:OPS-2", 2, 2 * 3600.0)]
     assert rows(con, "select item_id, count(*) from marts.wait_intervals where cause = 'approval' group by all "
                      "order by item_id") == [("jira:OPS-1", 1), ("jira:OPS-2", 2)]
+
+
+# ------------------------------------------------------------------ waited_on in the wait ledger
+
+
+def test_blocked_waits_name_the_blocking_item_and_its_owners_team_then(org: Org, tmp_path: Path) -> None:
+    # PLAT-1 belongs to the platform team's project, but bob (core team) holds it, then carl (pay team)
+    org.issue("PLAT-1", MON, [(MON + H, "bob", [st("To Do", "In Progress")]),
+                              (MON + 4 * D, "bob", [asg("bob", "carl")])], assignee0="bob")
+    org.issue("PAY-1", MON, [(MON + H, "ana", [st("To Do", "In Progress")]),
+                             (MON + 2 * H, "ana", [link("PLAT-1")]),
+                             (MON + 3 * D, "ana", [st("In Progress", "Done")])])
+    # a flag with a link added while flagged; a blocked status after the link is gone; a link set later on
+    org.issue("PAY-2", MON, [(MON + H, "ana", [st("To Do", "In Progress"), flag(True)]),
+                             (MON + 2 * H, "ana", [link("PLAT-1")]),
+                             (MON + 3 * H, "ana", [flag(False), link("PLAT-1", add=False)]),
+                             (MON + 5 * D, "ana", [st("In Progress", "Blocked")]),
+                             (MON + 6 * D, "ana", [st("Blocked", "Done")])])
+    cfg = Config.model_validate({"teams": [
+        {"key": "pay", "jira_projects": ["PAY"], "members": [{"person": "jira:ana"}, {"person": "jira:carl"}]},
+        {"key": "plat", "jira_projects": ["PLAT"]},
+        {"key": "core", "members": [{"person": "jira:bob"}]},
+    ]})
+    con = build(tmp_path, org, cfg)
+    assert rows(con, "select item_id, cause, started_at, waited_on, waited_on_team from marts.wait_intervals "
+                     "where cause in ('blocked', 'dependency') order by item_id, started_at, cause") == [
+        ("jira:PAY-1", "dependency", MON + 2 * H, "jira:PLAT-1", "core"),
+        ("jira:PAY-2", "blocked", MON + H, "jira:PLAT-1", "core"),
+        ("jira:PAY-2", "dependency", MON + 2 * H, "jira:PLAT-1", "core"),
+        ("jira:PAY-2", "blocked", MON + 5 * D, None, None)]

@@ -6,6 +6,7 @@ import os
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -91,6 +92,15 @@ def test_marts_match_the_truth_oracle(tmp_path: Path, seed: int, deployment: str
                                              "order by item_id, started_at, cause"),
                      {k: sorted(v.pieces, key=lambda p: (p.started_at, p.cause)) for k, v in truth.blocked.items()},
                      ["cause", "started_at", "ended_at", "blocking_item", "blocking_team", "is_cross_team"])
+    problems += diff("waited_on", by_item(
+        con, "select * from marts.wait_intervals where cause in ('blocked', 'dependency') "
+             "order by item_id, started_at, cause, waited_on nulls first"),
+        {k: sorted((SimpleNamespace(cause="dependency" if p.cause == "dependency" else "blocked",
+                                    started_at=p.started_at, ended_at=p.ended_at, waited_on=p.waited_on,
+                                    waited_on_team=p.waited_on_team)
+                    for p in v.pieces), key=lambda p: (p.started_at, p.cause, p.waited_on or ""))
+         for k, v in truth.blocked.items()},
+        ["cause", "started_at", "ended_at", "waited_on", "waited_on_team"])
     problems += diff("reversals", by_item(con, 'select *, reversed_at as "at" from marts.reversals '
                                                "order by item_id, reversed_at, kind"),
                      {k: sorted(v, key=lambda r: (r.at, r.kind)) for k, v in truth.reversals.items()}, ["kind", "at"])

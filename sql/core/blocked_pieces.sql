@@ -1,6 +1,8 @@
 -- Pieces of time an unfinished item cannot proceed, each with its cause: `blocked_status` (a visit to a
 -- blocked state), `flag` (Jira Flagged set until cleared), `dependency` (an open "is blocked by X" link
 -- while X is not done; X unknown counts as not done). Every piece is cut to the item's not-done time.
+-- `waited_on_item`: the blocking item (dependency), or for a blocked status or flag the item of the first
+-- created "is blocked by" link open during the piece; null when no such link.
 -- depends_on: core.work_items, core.jira_changes, core.jira_changes_all, core.status_intervals, staging.stg_jira__links
 -- key: item_id, cause, started_at, blocking_item_id
 create or replace table core.blocked_pieces as
@@ -132,10 +134,21 @@ cut as (
     from pieces as p
     join not_done as nd
         on nd.item_id = p.item_id and nd.started_at < p.ended_at and nd.ended_at > p.started_at
+),
+
+linked as (
+    -- a blocked status or flag piece waits on the item of the first "is blocked by" link open during it
+    select c.item_id, c.cause, c.started_at,
+        arg_min(ls.blocking_item_id, (ls.started_at, ls.blocking_item_id)) as linked_item_id
+    from cut as c
+    join link_spans as ls on ls.item_id = c.item_id and ls.started_at < c.ended_at and ls.ended_at > c.started_at
+    where c.cause <> 'dependency'
+    group by all
 )
 
 select
     cut.*,
+    coalesce(cut.blocking_item_id, linked.linked_item_id) as waited_on_item,
     items.team,
     case when cut.blocking_item_id is not null then coalesce(blocker.team, 'unknown') end as blocking_team,
     case when cut.blocking_item_id is not null then coalesce(blocker.team, 'unknown') <> items.team end
@@ -143,4 +156,7 @@ select
 from cut
 join items using (item_id)
 left join items as blocker on blocker.item_id = cut.blocking_item_id
+left join linked
+    on linked.item_id = cut.item_id and linked.cause = cut.cause and linked.started_at = cut.started_at
+    and cut.blocking_item_id is null
 where cut.ended_at > cut.started_at

@@ -32,10 +32,27 @@ decisions as (
     from marts.decision_waits
 ),
 
+owners as (
+    -- who held each item from when (several changes at one instant: the last)
+    select item_id, started_at, arg_max_null(owner_id, ord) as owner_id
+    from core.ownership_intervals
+    group by all
+),
+
 blocked as (
-    select item_id, case when cause = 'dependency' then 'dependency' else 'blocked' end, started_at, ended_at,
-        blocking_item_id, blocking_team, is_open
-    from core.blocked_pieces
+    -- waited on: the blocking item (dependency; a blocked status or flag with an "is blocked by" link open
+    -- during it), its team = the team of its owner when the wait starts, else the blocking item's team;
+    -- null when nothing says what the item waits on
+    select b.item_id, case when b.cause = 'dependency' then 'dependency' else 'blocked' end, b.started_at,
+        b.ended_at, b.waited_on_item,
+        case when b.waited_on_item is not null then
+            case when o.owner_id is not null then core.team_of(o.owner_id, b.started_at, blocker.team_field)
+                else coalesce(blocker.team, 'unknown') end
+        end,
+        b.is_open
+    from core.blocked_pieces as b
+    left join items as blocker on blocker.item_id = b.waited_on_item
+    asof left join owners as o on o.item_id = b.waited_on_item and o.started_at <= b.started_at
 ),
 
 unowned as (
@@ -81,8 +98,8 @@ comment on column marts.wait_intervals.item_id is 'jira:<issue key> or github:<o
 comment on column marts.wait_intervals.cause is 'queue, approval, review, decision, blocked, dependency or unowned.';
 comment on column marts.wait_intervals.started_at is 'Start of the wait (UTC).';
 comment on column marts.wait_intervals.ended_at is 'End of the wait, or as_of while open.';
-comment on column marts.wait_intervals.waited_on is 'Whom or what was waited on: a person or GitHub team id, the blocking item (dependency); null when unknown.';
-comment on column marts.wait_intervals.waited_on_team is 'Team of waited_on (for a dependency: the blocking item''s team).';
+comment on column marts.wait_intervals.waited_on is 'Whom or what was waited on: a person or GitHub team id, the blocking item (dependency, or a blocked status or flag with an open "is blocked by" link); null when unknown (docs/metrics-rulings.md).';
+comment on column marts.wait_intervals.waited_on_team is 'Team of waited_on at the start (for a blocking item: its owner''s team then, else the item''s team).';
 comment on column marts.wait_intervals.is_open is 'Still open at as_of.';
 comment on column marts.wait_intervals.calendar_s is 'Wall-clock seconds of the wait.';
 comment on column marts.wait_intervals.business_s is 'Working seconds of the wait in the item team''s calendar.';
