@@ -117,7 +117,7 @@ class HttpClient:
     def __init__(self, base_url: str, headers: dict[str, str], settings: HttpSettings | None = None,
                  service: str = "API", auth_hint: str = "", on_request: Callable[[str, int], None] | None = None,
                  sleep: Callable[[float], None] = time.sleep, url_hint: str = "the URL",
-                 secrets: Iterable[str] = ()) -> None:
+                 secrets: Iterable[str] = (), session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.settings = settings or HttpSettings()
         self.service = service
@@ -130,7 +130,10 @@ class HttpClient:
         # redacted from every message: header credentials, and those an auth object carries (`secrets`)
         self._secrets = [v.split(" ", 1)[-1] for v in headers.values() if v] + [x for x in secrets if x]
         self._tls = threading.local()  # per thread: the tallies open in it (see `tally`)
-        self._session = requests.Session()
+        # `session`: a library's own authenticated session (the `jira` package's: Basic, PAT, OAuth1, Kerberos
+        # live in its `auth`); we send through `requests.Session.request` on it, so its own retrying override
+        # (if any) is bypassed and the retries, waits, counts and errors below are ours.
+        self._session = session if session is not None else requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.settings.max_in_flight, 4), max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -144,7 +147,7 @@ class HttpClient:
 
     @property
     def session(self) -> requests.Session:
-        """The authenticated session, for libraries (the `jira` package) that want one."""
+        """The authenticated session the client sends through."""
         return self._session
 
     @contextmanager
@@ -189,8 +192,8 @@ class HttpClient:
                     for counter in getattr(self._tls, "tallies", ()):
                         counter[label] += 1
                 try:
-                    resp = self._session.request(method, url, timeout=(s.connect_timeout_s, s.read_timeout_s),
-                                                 **kwargs)
+                    resp = requests.Session.request(self._session, method, url,
+                                                    timeout=(s.connect_timeout_s, s.read_timeout_s), **kwargs)
                     if resp.status_code in ok:
                         _ = resp.content  # read the whole body now: a reset mid-body raises here, and is retried
                 except requests.RequestException as e:
@@ -435,6 +438,8 @@ def _error_detail(resp: requests.Response) -> str:
             parts += [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors]
         if body.get("message"):
             parts.append(str(body["message"]))
+        if body.get("errorMessage"):  # Jira Service Management's error shape
+            parts.append(str(body["errorMessage"]))
         if parts:
             return "; ".join(parts)[:300]
     text = (resp.text or resp.reason or "").strip()

@@ -7,7 +7,6 @@ Endpoints, quirks and choices: README_jira.md beside this file.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -17,7 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.http import ApiError, ConnectorError, HttpClient, HttpSettings, NotFoundError
+import jira
+
+from connectors.http import (
+    ApiError,
+    AuthError,
+    ConnectorError,
+    HttpClient,
+    HttpSettings,
+    InvalidPayloadError,
+    NotFoundError,
+)
+from connectors.jira_client import call, open_client
 from connectors.jira_pages import (
     iter_approval_pages,
     iter_bulk_changelog_pages,
@@ -33,6 +43,7 @@ BASE_FIELDS = ["key", "summary", "project", "issuetype", "status", "assignee", "
 CUSTOM_FIELD_NAMES = ("team", "sprint", "flagged", "epic link")
 APPROVALS_TYPE = "sd-approvals"  # JSM's Approvals field: schema type, and the end of schema.custom
 BULK_MAX_ISSUES = 1000
+APPROVALS_PATH = "/rest/servicedeskapi/request/{key}/approval"
 MAX_JQL_CHARS = 6000  # one search's JQL (a GET URL): more projects than fit go in further searches
 
 
@@ -50,6 +61,11 @@ class JiraSettings:
     email: str | None = None
     api_token: str | None = field(default=None, repr=False)
     pat: str | None = field(default=None, repr=False)
+    # OAuth 1.0a (Data Center application link): consumer_key, key_cert (RSA private key, PEM), access_token,
+    # access_token_secret. Needs `pip install flowlens[oauth]` (RSA-SHA1 signing).
+    oauth: dict[str, str] | None = field(default=None, repr=False)
+    kerberos: bool = False  # Data Center behind Kerberos/SPNEGO; needs `pip install flowlens[kerberos]`
+    kerberos_mutual: str = "OPTIONAL"  # or DISABLED
     projects: list[str] = field(default_factory=list)
     jql: str | None = None
     overlap_minutes: int = 10
@@ -58,25 +74,62 @@ class JiraSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> JiraSettings:
-        """Settings from JIRA_URL and JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT (Data Center)."""
+        """Settings from JIRA_URL and JIRA_EMAIL + JIRA_API_TOKEN (Cloud), JIRA_PAT (Data Center), the
+        JIRA_OAUTH_* variables (OAuth 1.0a) or JIRA_KERBEROS=1."""
         values: dict[str, Any] = {"url": environ.get("JIRA_URL", "").strip(),
                                   "email": environ.get("JIRA_EMAIL") or None,
                                   "api_token": environ.get("JIRA_API_TOKEN") or None,
-                                  "pat": environ.get("JIRA_PAT") or None}
+                                  "pat": environ.get("JIRA_PAT") or None,
+                                  "oauth": _oauth_from_env(environ),
+                                  "kerberos": environ.get("JIRA_KERBEROS", "").strip().lower() in ("1", "true", "yes"),
+                                  "kerberos_mutual": environ.get("JIRA_KERBEROS_MUTUAL", "OPTIONAL").strip().upper()}
         values.update({k: v for k, v in overrides.items() if v is not None})
         if not values["url"]:
             raise ConnectorError("JIRA_URL is not set: set it to your Jira site, e.g. https://your-domain.atlassian.net")
-        if not values["pat"] and not (values["email"] and values["api_token"]):
-            raise ConnectorError("No Jira credentials: set JIRA_EMAIL and JIRA_API_TOKEN (Jira Cloud) "
-                                 "or JIRA_PAT (Jira Data Center)")
+        if not (values["pat"] or (values["email"] and values["api_token"]) or values["oauth"] or values["kerberos"]):
+            missing = "JIRA_API_TOKEN" if values["email"] else "JIRA_EMAIL" if values["api_token"] else None
+            raise ConnectorError("No Jira credentials" + (f" ({missing} is not set)" if missing else "") +
+                                 ": set JIRA_EMAIL and JIRA_API_TOKEN (Jira Cloud) or JIRA_PAT (Jira Data Center); "
+                                 "JIRA_OAUTH_* or JIRA_KERBEROS=1 for sites that require those")
         return cls(**values)
 
-    def auth(self) -> tuple[dict[str, str], str]:
-        """The Authorization header and the hint naming the variables to fix when it is refused."""
+    def auth(self) -> tuple[dict[str, Any], str, tuple[str, ...]]:
+        """`jira.JIRA`'s auth keyword(s), the hint naming the variables to fix when refused, the secrets to
+        keep out of every message."""
         if self.pat:
-            return {"Authorization": f"Bearer {self.pat}"}, "Check JIRA_PAT."
-        basic = base64.b64encode(f"{self.email}:{self.api_token}".encode()).decode()
-        return {"Authorization": f"Basic {basic}"}, "Check JIRA_EMAIL and JIRA_API_TOKEN."
+            return {"token_auth": self.pat}, "Check JIRA_PAT.", (self.pat,)
+        if self.email and self.api_token:
+            return ({"basic_auth": (self.email, self.api_token)}, "Check JIRA_EMAIL and JIRA_API_TOKEN.",
+                    (self.api_token,))
+        if self.oauth:
+            return ({"oauth": dict(self.oauth)}, "Check the JIRA_OAUTH_* variables and the application link.",
+                    (self.oauth.get("access_token_secret", ""), self.oauth.get("access_token", "")))
+        if self.kerberos:
+            return ({"kerberos": True, "kerberos_options": {"mutual_authentication": self.kerberos_mutual}},
+                    "Check your Kerberos ticket (klist) and JIRA_URL's host name.", ())
+        raise ConnectorError("No Jira credentials: set JIRA_EMAIL and JIRA_API_TOKEN or JIRA_PAT")
+
+
+def _oauth_from_env(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """JIRA_OAUTH_CONSUMER_KEY, JIRA_OAUTH_ACCESS_TOKEN, JIRA_OAUTH_ACCESS_TOKEN_SECRET and the private key
+    (JIRA_OAUTH_PRIVATE_KEY as PEM text, or JIRA_OAUTH_PRIVATE_KEY_FILE); None when none is set."""
+    names = {"consumer_key": "JIRA_OAUTH_CONSUMER_KEY", "access_token": "JIRA_OAUTH_ACCESS_TOKEN",
+             "access_token_secret": "JIRA_OAUTH_ACCESS_TOKEN_SECRET"}
+    values = {k: environ.get(v, "").strip() for k, v in names.items()}
+    key = environ.get("JIRA_OAUTH_PRIVATE_KEY", "").strip()
+    key_file = environ.get("JIRA_OAUTH_PRIVATE_KEY_FILE", "").strip()
+    if not any(values.values()) and not key and not key_file:
+        return None
+    if key_file and not key:
+        try:
+            key = Path(key_file).read_text()
+        except OSError as e:
+            raise ConnectorError(f"JIRA_OAUTH_PRIVATE_KEY_FILE: cannot read {key_file} ({e.strerror}): "
+                                 "point it at the application link's RSA private key (PEM)") from None
+    missing = [names[k] for k, v in values.items() if not v] + ([] if key else ["JIRA_OAUTH_PRIVATE_KEY_FILE"])
+    if missing:
+        raise ConnectorError(f"Jira OAuth is half configured: {', '.join(missing)} not set")
+    return {**values, "key_cert": key}
 
 
 @dataclass
@@ -86,36 +139,45 @@ class ExtractResult:
     pages: dict[str, int]
     requests: int
     cursor: dict[str, Any]
+    gaps: list[dict] = field(default_factory=list)  # optional endpoints the site lacked or refused
 
 
 def connect(settings: JiraSettings) -> JiraSource:
-    """Open a source: serverInfo decides Cloud vs Data Center, /myself gives the user's time zone."""
-    headers, hint = settings.auth()
-    client = HttpClient(settings.url, headers, settings.http, service="Jira", auth_hint=hint)
+    """Open a source through `jira.JIRA`: serverInfo decides Cloud vs Data Center, /myself gives the user's time
+    zone. Every request, the package's and the bulk paths', goes through one routed `HttpClient`."""
+    kwargs, hint, secrets = settings.auth()
     try:
-        info = client.get_json("/rest/api/2/serverInfo")
+        client, http = open_client(settings.url, kwargs, settings.http, hint, secrets)
+    except ImportError as e:  # the auth method's extra is not installed
+        extra = "kerberos" if settings.kerberos and not settings.oauth else "oauth"
+        raise ConnectorError(f"Jira {extra} authentication needs {e.name}: pip install 'flowlens[{extra}]'") from None
+    try:
+        info = call(client, client.server_info)
     except NotFoundError:
-        raise ConnectorError(f"{settings.url} does not look like a Jira site (no /rest/api/2/serverInfo): "
+        raise ConnectorError(f"{settings.url} does not look like a Jira site (GET /rest/api/2/serverInfo: 404): "
                              "check JIRA_URL") from None
-    except (ApiError, ValueError):
-        raise ConnectorError(f"{settings.url} did not answer like a Jira site: check JIRA_URL") from None
-    except ConnectorError as e:
-        if "unreachable" in str(e):
-            raise ConnectorError(f"Jira at {settings.url} is unreachable: check JIRA_URL and the network") from None
-        raise
+    except (ApiError, InvalidPayloadError) as e:
+        raise ConnectorError(f"{settings.url} did not answer like a Jira site ({e}): check JIRA_URL") from None
+    if not isinstance(info, dict) or not (info.get("deploymentType") or info.get("versionNumbers")):
+        raise InvalidPayloadError(f"GET /rest/api/2/serverInfo: 200 without deploymentType or versionNumbers "
+                                  f"({str(info)[:80]!r}): {settings.url} does not look like Jira; check JIRA_URL")
     cloud = str(info.get("deploymentType", "")).lower() == "cloud"
-    version = 3 if cloud else 2
-    myself = client.get_json(f"/rest/api/{version}/myself")
-    return JiraSource(settings, client, cloud, info, myself)
+    client._options["rest_api_version"] = "3" if cloud else "2"  # what the package's calls use from here
+    myself = call(client, client.myself)
+    if not isinstance(myself, dict):
+        raise InvalidPayloadError(f"GET /rest/api/{3 if cloud else 2}/myself: 200 with {str(myself)[:80]!r}, not a "
+                                  "user; check JIRA_URL")
+    return JiraSource(settings, http, cloud, info, myself, jira_client=client)
 
 
 class JiraSource:
     """A connected Jira site; extracts the site-wide streams and one project at a time."""
 
     def __init__(self, settings: JiraSettings, client: HttpClient, cloud: bool, server_info: dict,
-                 myself: dict) -> None:
+                 myself: dict, jira_client: jira.JIRA | None = None) -> None:
         self.settings = settings
-        self.client = client
+        self.client = client  # our HttpClient: the bulk paths (search, changelogs, approvals)
+        self.jira = jira_client  # the package's client: catalogues (fields, projects, statuses, link types)
         self.cloud = cloud
         self.version = 3 if cloud else 2
         self.server_info = server_info
@@ -124,6 +186,9 @@ class JiraSource:
         self._fields: list[dict] | None = None
         self._bulk_ok = cloud  # bulkfetch is Cloud-only; a 404 turns it off
         self._issue_changelog_ok = True
+        self._approvals_ok = True  # JSM's servicedeskapi; a site without it, or refusing it, turns it off
+        self.gaps: dict[str, dict] = {}  # optional endpoint -> what the site refused (see `_optional`)
+        self.on_gap: Callable[[dict], None] | None = None  # told once per gap, e.g. to print one line
 
     @property
     def deployment(self) -> str:
@@ -131,9 +196,41 @@ class JiraSource:
 
     # -- site --------------------------------------------------------------------------------------
     def fields(self) -> list[dict]:
+        """The site's fields; none (and a gap) when the site refuses the listing: custom fields are then
+        not asked for."""
         if self._fields is None:
-            self._fields = self.client.get_json(f"/rest/api/{self.version}/field")
+            self._fields = self._optional(
+                "field", "fields", "custom fields (Team, Sprint, Flagged, Epic Link, Approvals) are not read: "
+                "teams, sprints, flags, epics and field approvals are missing", [],
+                lambda: self._catalogue("field", lambda j: j.fields()))
         return self._fields
+
+    def _optional(self, path: str, name: str, what: str, default: Any, read: Callable[[], Any]) -> Any:
+        """Read an optional endpoint; when the site lacks it (404) or denies it (403), go on with `default`
+        and record a gap `{"endpoint", "status", "what", "error"}` (landed in the manifests, listed by
+        core.source_gaps, named by the `sources_complete` check)."""
+        endpoint = path if path.startswith("/") else f"/rest/api/{self.version}/{path}"
+        try:
+            return read()
+        except (NotFoundError, ApiError) as e:
+            status = 404 if isinstance(e, NotFoundError) else e.status
+            if status not in (403, 404):
+                raise
+            self._gap(f"GET {endpoint}", status, f"{name} unavailable: {what}", str(e))
+            return default
+
+    def _gap(self, endpoint: str, status: int | None, what: str, error: str) -> None:
+        if endpoint in self.gaps:
+            return
+        gap = {"endpoint": endpoint, "status": status, "what": what, "error": error}
+        self.gaps[endpoint] = gap
+        if self.on_gap:
+            self.on_gap(gap)
+    def _catalogue(self, path: str, read: Callable[[jira.JIRA], Any]) -> Any:
+        """A site catalogue through `jira.JIRA` (tests may build a source without one: plain HTTP then)."""
+        if self.jira is not None:
+            return call(self.jira, lambda: read(self.jira))
+        return self.client.get_json(f"/rest/api/{self.version}/{path}")
 
     def custom_fields(self) -> dict[str, list[str]]:
         """Custom field ids by lower-case name (Team, Sprint, Flagged, Epic Link), ids vary by site; and
@@ -141,23 +238,91 @@ class JiraSource:
         return custom_field_ids(self.fields())
 
     def discover_projects(self) -> list[str]:
+        if self.jira is not None:
+            return [p.raw["key"] for p in call(self.jira, self.jira.projects) if p.raw.get("key")]
         return [p["key"] for page in iter_project_pages(self.client, self.cloud) for p in page if p.get("key")]
 
     def extract_site(self, landing_root: str | Path) -> ExtractResult:
         """Land statuses, fields, the user and link types under the `_site` partition."""
         before = self.client.log.total
         landing = Landing(Path(landing_root), "jira", "_site")
-        v = self.version
-        landing.write_page("statuses", self.client.get_json(f"/rest/api/{v}/status"))
+        landing.write_page("statuses", self._catalogue("status", lambda j: [s.raw for s in j.statuses()]))
         self._fields = None
         landing.write_page("fields", self.fields())
         landing.write_page("myself", [self.myself])
-        link_types = self.client.get_json(f"/rest/api/{v}/issueLinkType")
+        link_types = self._optional(
+            "issueLinkType", "link types", "issue linking is disabled or hidden on this site; links on issues "
+            "still load, link type names come from the issues", [],
+            lambda: self._catalogue("issueLinkType", lambda j: [t.raw for t in j.issue_link_types()]))
         landing.write_page("link_types", link_types.get("issueLinkTypes", []) if isinstance(link_types, dict)
                            else link_types)
-        landing.finish({}, deployment=self.deployment, server_version=self.server_info.get("version"))
+        gaps = list(self.gaps.values())
+        landing.finish({}, deployment=self.deployment, server_version=self.server_info.get("version"),
+                       **({"gaps": gaps} if gaps else {}))
         return ExtractResult(landing.extract_id, dict(landing.counts), dict(landing.pages),
-                             self.client.log.total - before, {})
+                             self.client.log.total - before, {}, gaps)
+
+    # -- `flowlens check` ---------------------------------------------------------------------------
+    def probe(self, projects: list[str] | None = None) -> list[dict]:
+        """Call every endpoint a run calls, once and small; one dict per endpoint: `endpoint`, `ok`, `optional`,
+        `status` and a one-line `message` (what fails, or what the run does without it)."""
+        v, out = self.version, []
+        out.append({"endpoint": "GET /rest/api/2/serverInfo", "ok": True, "optional": False, "status": 200,
+                    "message": f"{self.deployment} {self.server_info.get('version', '')}".strip()})
+        out.append({"endpoint": f"GET /rest/api/{v}/myself", "ok": True, "optional": False, "status": 200,
+                    "message": f"time zone {self.zone}"})
+
+        def one(endpoint: str, optional: bool, fn: Callable[[], Any], without: str = "") -> Any:
+            try:
+                value = fn()
+            except ConnectorError as e:
+                status = getattr(e, "status", None) or (404 if isinstance(e, NotFoundError) else
+                                                        401 if isinstance(e, AuthError) else None)
+                out.append({"endpoint": endpoint, "ok": False, "optional": optional, "status": status,
+                            "message": str(e) + (f"; without it, {without}" if optional and without else "")})
+                return None
+            out.append({"endpoint": endpoint, "ok": True, "optional": optional, "status": 200, "message": ""})
+            return value
+
+        one(f"GET /rest/api/{v}/field", True, lambda: self._catalogue("field", lambda j: j.fields()),
+            "custom fields (Team, Sprint, Flagged, Epic Link, Approvals) are not read")
+        one(f"GET /rest/api/{v}/status", False, lambda: self._catalogue("status", lambda j: j.statuses()))
+        one(f"GET /rest/api/{v}/issueLinkType", True,
+            lambda: self._catalogue("issueLinkType", lambda j: j.issue_link_types()),
+            "link type names come from the issues")
+        keys = list(projects or [])
+        if not keys:
+            keys = one(f"GET /rest/api/{v}/project", False, self.discover_projects) or []
+        if not keys:
+            return out
+        search = "GET /rest/api/3/search/jql" if self.cloud else "GET /rest/api/2/search"
+        issues = one(search, False, lambda: next(self._searched(keys, iter_search_pages(
+            self.client, self.cloud, self.projects_jql({k: None for k in keys}), ["key", "project"], 10)), []))
+        if not issues:
+            return out
+        first = issues[0]
+        if self.cloud:
+            one("POST /rest/api/3/changelog/bulkfetch", True,
+                lambda: next(iter_bulk_changelog_pages(self.client, [str(first["id"])], 1), None),
+                "long changelogs are read one issue at a time")
+        one(f"GET /rest/api/{v}/issue/{{key}}/changelog", True,
+            lambda: next(iter_issue_changelog_pages(self.client, v, first["key"], 1), None),
+            f"long changelogs are read with GET /rest/api/{v}/issue/{{key}}?expand=changelog")
+        def is_desk(i: dict) -> bool:
+            return str(((i.get("fields") or {}).get("project") or {}).get("projectTypeKey", "")).lower() == \
+                "service_desk"
+
+        desk = next((i for i in issues if is_desk(i)), None)
+        seen = {_project_of(i) for i in issues}
+        for k in [k for k in keys if k not in seen][:10]:  # a service-desk project the first page missed
+            if desk is not None:
+                break
+            page = next(iter_search_pages(self.client, self.cloud, self.project_jql(k), ["key", "project"], 1), [])
+            desk = next((i for i in page if is_desk(i)), None)
+        if desk is not None:
+            one(f"GET {APPROVALS_PATH}", True, lambda: next(iter_approval_pages(self.client, desk["key"], 1), None),
+                "approval waits of service-desk projects are missing")
+        return out
 
     # -- one project -------------------------------------------------------------------------------
     def project_jql(self, project_key: str, cursor: dict | None = None) -> str:
@@ -302,11 +467,15 @@ class JiraSource:
             if run.max_updated and (parse_time(new_cursor.get("updated")) or run.max_updated) <= run.max_updated:
                 new_cursor["updated"] = run.max_updated.astimezone(UTC).isoformat()
             requests = total // len(keys) + (1 if i < total % len(keys) else 0)
-            meta = {"grouped_with": [o for o in keys if o != k]} if len(keys) > 1 else {}
+            meta: dict[str, Any] = {"grouped_with": [o for o in keys if o != k]} if len(keys) > 1 else {}
+            gaps = [g for e, g in self.gaps.items() if e == f"GET /rest/api/{self.version}/field"
+                    or (e == f"GET {APPROVALS_PATH}" and run.asked_approvals)]
+            if gaps:
+                meta["gaps"] = gaps
             run.landing.finish(new_cursor, deployment=self.deployment, jql=self.project_jql(k, cursor),
                                requests=requests, **meta)
             out[k] = ExtractResult(run.landing.extract_id, dict(run.landing.counts), dict(run.landing.pages),
-                                   requests, new_cursor)
+                                   requests, new_cursor, gaps)
         return out
 
     # -- changelogs and approvals (run in the pool) -----------------------------------------------
@@ -342,10 +511,23 @@ class JiraSource:
         return (issue.get("changelog") or {}).get("histories") or []
 
     def fetch_approvals(self, issue_id: str, key: str) -> list[dict]:
+        """An issue's JSM approvals; [] when it is no customer request. A site without Service Management
+        (404 from Jersey, not JSM's own not-found) or refusing it (403) records a gap and is not asked again."""
+        if not self._approvals_ok:
+            return []
         try:
             return [approval_record(issue_id, key, a) for page in iter_approval_pages(self.client, key) for a in page]
-        except NotFoundError:
-            return []  # not a customer request (no request type), or deleted since the search
+        except (NotFoundError, ApiError) as e:
+            status = 404 if isinstance(e, NotFoundError) else e.status
+            if status == 404 and "null for uri" not in str(e):
+                return []  # JSM's own answer: not a customer request, or deleted since the search
+            if status not in (403, 404):
+                raise
+            self._approvals_ok = False
+            self._gap(f"GET {APPROVALS_PATH}", status, "Service Management approvals unavailable: JSM "
+                      f"{'refuses these credentials' if status == 403 else 'is not on this site'}; approval "
+                      "waits of service-desk projects are missing", str(e))
+            return []
 
 
 class _ProjectRun:
@@ -364,6 +546,7 @@ class _ProjectRun:
         self.futures: list[Future] = []
         approvals = source.custom_fields().get("approvals", [])
         self.approval_fields = approvals
+        self.asked_approvals = False  # some issue's approvals had to come from servicedeskapi
 
     def report(self, stream: str) -> None:
         if self.progress:
@@ -388,6 +571,7 @@ class _ProjectRun:
                 self.max_updated = updated
             found = self._field_approvals(issue_id, key, fields)
             if found is None:
+                self.asked_approvals = True
                 self.futures.append(self.pool.submit(self.source.fetch_approvals, issue_id, key))
             else:
                 approvals.extend(found)

@@ -170,11 +170,25 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not keys:
             problems += 1
             print(f"{name}: no {what} to extract: check the credentials' access and flowlens.toml", file=sys.stderr)
+        if hasattr(source, "probe"):  # every endpoint a run calls: a required one failing is a problem
+            problems += _print_probe(name, source.probe(keys))
     if not reached and not problems:
         problems += 1
         print("no source configured: set JIRA_URL with JIRA_EMAIL + JIRA_API_TOKEN or JIRA_PAT, and/or GITHUB_TOKEN",
               file=sys.stderr)
     return 1 if problems else 0
+
+
+def _print_probe(name: str, results: list[dict]) -> int:
+    """One line per endpoint the source cannot use (optional ones say what the run does without them);
+    returns how many required ones failed."""
+    failed = [r for r in results if not r["ok"] and not r["optional"]]
+    for r in results:
+        if not r["ok"]:
+            kind = "optional, the run goes on without it" if r["optional"] else "required"
+            print(f"{name}: {r['endpoint']}: {kind}: {r['message']}", file=sys.stdout if r["optional"] else sys.stderr)
+    print(f"{name}: {sum(r['ok'] for r in results)} of {len(results)} endpoints a run calls answered")
+    return len(failed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,6 +75,9 @@ class Progress:
             if kind == "failed":
                 self.print(f"  {src} {part}: FAILED: {e.get('error')}")
                 return
+            if kind == "note":  # e.g. an optional endpoint the site lacks: the run goes on without it
+                self.print(f"  {src}: {e.get('message')}")
+                return
             if kind == "done":
                 recs = e.get("records") or {}
                 self.records[src] = self.records.get(src, 0) + sum(recs.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -18,6 +19,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one")
     p.add_argument("--jira-deployment", choices=("cloud", "datacenter"), default="cloud",
                    help="serve Jira Cloud (search/jql, accountIds, Basic auth) or Data Center (PATs)")
+    p.add_argument("--jira-oauth", action="store_true",
+                   help="Data Center also accepts OAuth 1.0a (RSA-SHA1, an application link); the exports give "
+                        "the JIRA_OAUTH_* variables instead of JIRA_PAT")
+    p.add_argument("--jira-no-issue-linking", action="store_true",
+                   help="a site whose admin disabled issue linking: GET issueLinkType answers 404")
+    p.add_argument("--jira-deny-jsm", action="store_true",
+                   help="the credentials may not use Jira Service Management: servicedeskapi answers 403 and the "
+                        "Approvals field is hidden")
     p.add_argument("--faults", type=float, default=0.0, metavar="RATE",
                    help="share of API requests answered with 429/403/502/503 or a reset connection")
     p.add_argument("--latency-ms", type=float, default=0.0, help="mean added latency per request")
@@ -67,12 +76,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"flowlens sandbox: cannot listen on {args.host}:{args.port} ({e.strerror}); "
               "choose another --port, or --port 0 for a free one", file=sys.stderr)
         return 2
+    if args.jira_oauth:
+        if args.jira_deployment != "datacenter":
+            print("flowlens sandbox: --jira-oauth is for --jira-deployment datacenter (Cloud has no OAuth 1.0a)",
+                  file=sys.stderr)
+            return 2
+        sb.app.jira_oauth = True
+    if args.jira_no_issue_linking or args.jira_deny_jsm:
+        from sandbox.jira_api import JiraSite
+
+        sb.app.jira_site = JiraSite(issue_linking=not args.jira_no_issue_linking,
+                                    jsm="denied" if args.jira_deny_jsm else "on")
     if args.faults:
         sb.app.set_faults(rate=args.faults)
     sb.app.latency_ms = args.latency_ms
     sb.start()
     for name, value in sb.env().items():
-        print(f"export {name}={value}")
+        print(f"export {name}={shlex.quote(value)}")
     # The organisation's clock, not the wall clock: a run measures at the sandbox's "now", as `flowlens demo` does.
     print(f"export FLOWLENS_AS_OF={store.now.isoformat()}")
     sys.stdout.flush()

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sandbox import cache
+from sandbox import cache, jira_oauth
 from sandbox.model import (
     FIELD_EPIC_LINK,
     FIELD_FLAGGED,
@@ -356,10 +356,34 @@ def _field_value(store: Store, issue: JiraIssue, fid: str, deployment: str, api:
     return None
 
 
+@dataclass(frozen=True)
+class JiraSite:
+    """What an admin set on this site that a client must live with (`app.jira_site`; else the store's
+    `jira_site`, so a generator trait can make one; else the defaults). `flowlens sandbox --jira-no-issue-linking
+    --jira-deny-jsm`."""
+
+    issue_linking: bool = True  # off: GET issueLinkType answers 404, as Jira does when an admin disabled linking
+    jsm: str = "on"  # "denied": servicedeskapi answers 403; "absent": not installed (404); both hide Approvals
+    field_listing: bool = True  # off: GET field answers 403 (a site restricting it, e.g. behind a proxy rule)
+
+
+JSM_MODES = ("on", "denied", "absent")
+LINKING_DISABLED = "Issue linking is currently disabled."  # Jira's rest.issue.linking.disabled text
+JSM_DENIED = ("You do not have permission to access Jira Service Management on this site.",
+              "sd.permission.error.no.access")
+
+
+def site_options(app_or_store: AppView | Store) -> JiraSite:
+    site = getattr(app_or_store, "jira_site", None) or getattr(_store(app_or_store), "jira_site", None)
+    return site if isinstance(site, JiraSite) else JiraSite()
+
+
 def site_fields(app_or_store: AppView | Store) -> frozenset[str]:
-    """Optional field ids this site has: Approvals with a service-desk project, minus `app.jira_hide_fields`."""
+    """Optional field ids this site has: Approvals with a service-desk project and JSM, minus
+    `app.jira_hide_fields`."""
     store = _store(app_or_store)
-    out = {FIELD_APPROVALS} if any(p.type == "service_desk" for p in store.jira_projects.values()) else set()
+    jsm = site_options(app_or_store).jsm == "on"
+    out = {FIELD_APPROVALS} if jsm and any(p.type == "service_desk" for p in store.jira_projects.values()) else set()
     hidden = getattr(app_or_store, "jira_hide_fields", None) or set()
     return frozenset(f for f in out if f not in hidden and FIELD_NAMES[f] not in hidden)
 
@@ -861,10 +885,14 @@ def _run_query(store: Store, jql: str) -> tuple[list[JiraIssue], list[tuple[str,
 
 # -- auth and request helpers ------------------------------------------------------------------------
 
-def _authorized(app: AppView, req: Request) -> bool:
+def _authorized(app: AppView, req: Request) -> bool | str:
+    """True for good credentials; an OAuth problem name (Jira's `oauth_problem`) for a refused OAuth signature."""
     auth = req.headers.get("authorization", "")
     scheme, _, cred = auth.partition(" ")
     if app.jira_deployment == "datacenter":
+        if scheme.lower() == "oauth" and getattr(app, "jira_oauth", False):
+            url = req.base_url + req.path
+            return jira_oauth.problem(req.method, url, req.query, auth) or True
         return scheme.lower() == "bearer" and cred.strip() == JIRA_PAT
     if scheme.lower() != "basic":
         return False
@@ -876,10 +904,12 @@ def _authorized(app: AppView, req: Request) -> bool:
     return email.lower() == me.email.lower() and token == JIRA_API_TOKEN
 
 
-def _unauthorized(app: AppView) -> Response:
+def _unauthorized(app: AppView, oauth_problem: str | None = None) -> Response:
     resp = _err(401, NOT_AUTHENTICATED)
     resp.headers["WWW-Authenticate"] = ('Basic realm="protected-area"' if app.jira_deployment == "cloud"
                                         else 'OAuth realm="Jira"')
+    if oauth_problem:  # what Jira's OAuth filter answers for a signed request it refuses
+        resp.headers["WWW-Authenticate"] = f'OAuth realm="Jira", oauth_problem="{oauth_problem}"'
     return resp
 
 
@@ -1151,6 +1181,8 @@ def _status_categories(c: _Ctx) -> Response:
 
 
 def _fields(c: _Ctx) -> Response:
+    if not site_options(c.app).field_listing:
+        return _err(403, "You do not have permission to view the field configuration of this site.")
     out = []
     for fid, name, schema, clauses in SYSTEM_FIELDS:
         f: dict[str, Any] = {"id": fid, "key": fid, "name": name, "custom": False, "orderable": fid != "issuekey",
@@ -1231,6 +1263,8 @@ def _project_search(c: _Ctx) -> Response:
 
 
 def _link_types(c: _Ctx) -> Response:
+    if not site_options(c.app).issue_linking:
+        return _err(404, LINKING_DISABLED)
     return json_response({"issueLinkTypes": [
         {"id": tid, "name": name, "inward": inward, "outward": outward,
          "self": f"{c.base}/rest/api/{c.api}/issueLinkType/{tid}"}
@@ -1253,6 +1287,12 @@ def _issuetypes(c: _Ctx) -> Response:
 
 
 def _approvals(c: _Ctx) -> Response:
+    jsm = site_options(c.app).jsm
+    if jsm == "absent":  # no Service Management on the site: the servicedeskapi resource does not exist
+        return _err(404, "null for uri: " + c.req.base_url + c.req.path)
+    if jsm == "denied":
+        message, key = JSM_DENIED
+        return json_response({"errorMessage": message, "i18nErrorMessage": {"i18nKey": key, "parameters": []}}, 403)
     store = c.store
     by_key, by_id = _Index.of(store)
     ref = c.req.params["key"]
@@ -1717,8 +1757,9 @@ def _wrap(app: AppView, fn: Callable[[_Ctx], Response], cloud_only: bool = False
             return _err(404, "null for uri: " + req.base_url + req.path)  # what DC answers for unknown resources
         if v3_only and api != 3:
             return _err(404, "null for uri: " + req.base_url + req.path)
-        if not _authorized(app, req):
-            return _unauthorized(app)
+        ok = _authorized(app, req)
+        if ok is not True:
+            return _unauthorized(app, ok or None)
         try:
             ctx = _Ctx(app, req, api, req.base_url)
             key = ("jira", fn.__name__, app.jira_deployment, api, req.base_url, req.method, req.path,
@@ -1732,11 +1773,12 @@ def _wrap(app: AppView, fn: Callable[[_Ctx], Response], cloud_only: bool = False
 
 def _site_key(app: AppView) -> tuple:
     """What, besides the store and the request, a handler's answer depends on: the site's options."""
-    site = getattr(app, "jira_site", None)
-    return (site_fields(app), tuple(sorted(vars(site).items())) if site is not None else None)
+    return (site_fields(app), site_options(app))
 
 
 def register(app: AppView) -> None:
+    if not hasattr(app, "jira_oauth"):
+        app.jira_oauth = False  # Data Center: also accept OAuth 1.0a RSA-SHA1 (sandbox/jira_oauth.py)
     if not hasattr(app, "jira_hide_fields"):
         # Field names or ids this site does not offer (not in /field, never rendered), e.g. {"Approvals"}.
         app.jira_hide_fields = set()

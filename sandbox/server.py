@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from sandbox.model import Store
 from sandbox.web import GITHUB_TOKEN, JIRA_API_TOKEN, JIRA_PAT, Request, Response, Router, json_response
+
+REQUEST_LOG = 2000  # requests kept in `Stats.log` (GET /_sandbox/requests)
+LOGGED_HEADERS = ("user-agent", "x-atlassian-token", "content-type", "accept")
 
 # What real services do now and then, and a client must ride out: the default kinds.
 TRANSIENT_KINDS = ("429", "429_no_retry_after", "403_secondary", "403_secondary_no_retry_after",
@@ -48,6 +52,8 @@ class Stats:
     faults: dict[str, int] = field(default_factory=dict)
     early_retries: int = 0  # requests for a URL sooner than its last Retry-After allowed
     repositories: dict[str, int] = field(default_factory=dict)  # GitHub REST requests served per repository
+    # The latest requests (method, path, route, auth scheme, client headers): what a client really sent.
+    log: deque = field(default_factory=lambda: deque(maxlen=REQUEST_LOG))
 
 
 class App:
@@ -110,6 +116,9 @@ class App:
                                   "faults": s.faults, "early_retries": s.early_retries,
                                   "repositories": s.repositories})
 
+        def requests_log(req: Request) -> Response:
+            return json_response(list(self.stats.log))
+
         def reset(req: Request) -> Response:
             self.reset_stats()
             return Response(204)
@@ -143,6 +152,7 @@ class App:
         r.add("GET", "/_sandbox/truth", "admin", truth)
         r.add("GET", "/_sandbox/stats", "admin", stats)
         r.add("POST", "/_sandbox/stats/reset", "admin", reset)
+        r.add("GET", "/_sandbox/requests", "admin", requests_log)
         for m in ("GET", "PUT"):
             r.add(m, "/_sandbox/faults", "admin", faults)
             r.add(m, "/_sandbox/latency", "admin", latency)
@@ -262,6 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not is_admin:
             with app.lock:
                 app.count(matched[0] if matched else "unmatched")
+                app.stats.log.append({"method": self.command, "path": split.path,
+                                      "route": matched[0] if matched else "unmatched",
+                                      "auth": req.headers.get("authorization", "").partition(" ")[0],
+                                      "headers": {h: req.headers[h] for h in LOGGED_HEADERS if h in req.headers}})
             if app.latency_ms:
                 time.sleep(app.latency_ms / 1000 * (0.5 + random.random()))
             kind = app.pick_fault(self.path, matched[0] if matched else "unmatched")
@@ -348,6 +362,10 @@ class Sandbox:
         env = {"JIRA_URL": self.url}
         if self.app.jira_deployment == "cloud":
             env |= {"JIRA_EMAIL": person.email, "JIRA_API_TOKEN": JIRA_API_TOKEN}
+        elif getattr(self.app, "jira_oauth", False):
+            from sandbox import jira_oauth
+
+            env |= jira_oauth.env()
         else:
             env |= {"JIRA_PAT": JIRA_PAT}
         return env | {"GITHUB_API_URL": f"{self.url}/api/v3", "GITHUB_TOKEN": GITHUB_TOKEN}

@@ -174,7 +174,8 @@ def test_jira_400s_become_one_line_project_and_jql_errors(tmp_path):
 def test_unreachable_host_names_jira_url():
     settings = JiraSettings(url="http://127.0.0.1:9", email="e@x", api_token="tok-123456",
                             http=HttpSettings(max_retries=1, backoff_base_s=0.01, connect_timeout_s=1))
-    with pytest.raises(ConnectorError, match="unreachable: check JIRA_URL") as e:
+    with pytest.raises(ConnectorError, match=r"Jira unreachable: 127.0.0.1:9 refused the connection on "
+                                             r"GET /rest/api/2/serverInfo .*check JIRA_URL") as e:
         connect(settings)
     assert "tok-123456" not in str(e.value)
 

@@ -137,9 +137,20 @@ def jira_site(context: dg.AssetExecutionContext, jira: JiraResource) -> dg.Mater
     except SourceSkipped as e:
         context.log.warning(str(e))
         return dg.MaterializeResult(metadata={"skipped": str(e)})
+    _tell_gaps(context, "jira", source)
     result = source.extract_site(jira.paths().landing)
     return dg.MaterializeResult(metadata={"api_requests": result.requests,
-                                          **{f"records_{s}": n for s, n in sorted(result.records.items())}})
+                                          **{f"records_{s}": n for s, n in sorted(result.records.items())},
+                                          **({"gaps": dg.MetadataValue.json(result.gaps)} if result.gaps else {})})
+
+
+def _tell_gaps(context: dg.AssetExecutionContext, source_name: str, source: Any) -> None:
+    """An optional endpoint the site lacks or refuses: the run goes on; one line says what is missing."""
+    def on_gap(gap: dict) -> None:
+        line = f"{gap['endpoint']}: {gap['status']}: {gap['what']}"
+        context.log.warning(f"{source_name}: {line}")
+        progress.emit({"source": source_name, "partition": "_site", "event": "note", "message": line})
+    source.on_gap = on_gap
 
 
 @dg.asset(group_name="jira", pool="jira_api", partitions_def=JIRA_PROJECTS, retry_policy=EXTRACT_RETRY,
@@ -150,6 +161,7 @@ def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
     cfg = jira.config()
     source = jira.connect(cfg)  # SourceSkipped here is a failure: the partition asked for Jira
+    _tell_gaps(context, "jira", source)
     landing = jira.paths().landing
     cursors = read_cursors_retrying(warehouse.paths().warehouse)
     every = cfg.sources.jira.reconcile_every_runs
