@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -184,6 +185,7 @@ class JiraSource:
         self.myself = myself
         self.zone = user_zone(myself.get("timeZone"))
         self._fields: list[dict] | None = None
+        self._fields_lock = threading.Lock()
         self._bulk_ok = cloud  # bulkfetch is Cloud-only; a 404 turns it off
         self._issue_changelog_ok = True
         self._approvals_ok = True  # JSM's servicedeskapi; a site without it, or refusing it, turns it off
@@ -198,12 +200,13 @@ class JiraSource:
     def fields(self) -> list[dict]:
         """The site's fields; none (and a gap) when the site refuses the listing: custom fields are then
         not asked for."""
-        if self._fields is None:
-            self._fields = self._optional(
-                "field", "fields", "custom fields (Team, Sprint, Flagged, Epic Link, Approvals) are not read: "
-                "teams, sprints, flags, epics and field approvals are missing", [],
-                lambda: self._catalogue("field", lambda j: j.fields()))
-        return self._fields
+        with self._fields_lock:  # project groups start in parallel: one request, not one per thread
+            if self._fields is None:
+                self._fields = self._optional(
+                    "field", "fields", "custom fields (Team, Sprint, Flagged, Epic Link, Approvals) are not read: "
+                    "teams, sprints, flags, epics and field approvals are missing", [],
+                    lambda: self._catalogue("field", lambda j: j.fields()))
+            return self._fields
 
     def _optional(self, path: str, name: str, what: str, default: Any, read: Callable[[], Any]) -> Any:
         """Read an optional endpoint; when the site lacks it (404) or denies it (403), go on with `default`
@@ -381,12 +384,14 @@ class JiraSource:
                 "; ".join(f"{k}: {v}" for k, v in (body.get("errors") or {}).items()) or str(e)
             msg = " ".join(msg.split())
             bad = [k for k in keys if re.search(rf"(?<![A-Za-z0-9_]){re.escape(k)}(?![A-Za-z0-9_])", msg)]
+            where = "GET /rest/api/3/search/jql" if self.cloud else "GET /rest/api/2/search"
             if re.search(r"project", msg, re.IGNORECASE) and bad:
-                raise UnknownProjectError(f"Jira does not know project {bad[0]!r} (or you may not browse it): "
-                                          f"{msg}. Check the project keys in flowlens.toml", 400, body) from None
+                raise UnknownProjectError(f"{where}: 400: Jira does not know project {bad[0]!r} (or these "
+                                          f"credentials may not browse it): {msg.rstrip('.')}. Check the project keys "
+                                          "in flowlens.toml (sources.jira.projects)", 400, body) from None
             what = f"project {keys[0]}" if len(keys) == 1 else f"projects {', '.join(keys)}"
-            raise JqlError(f"Jira refused the JQL for {what}: {msg}. Check sources.jira.jql "
-                           "in flowlens.toml", 400, body) from None
+            raise JqlError(f"{where}: 400: Jira refused the JQL for {what}: {msg.rstrip('.')}. Check "
+                           "sources.jira.jql in flowlens.toml", 400, body) from None
 
     def extract_project(self, landing_root: str | Path, project_key: str, cursor: dict | None,
                         reconcile: bool = False, progress: Callable[[dict], None] | None = None) -> ExtractResult:
@@ -566,7 +571,7 @@ class _ProjectRun:
             else:
                 complete.append(_changelog_record(issue_id, key, histories))
             fields = issue.get("fields") or {}
-            updated = parse_time(fields.get("updated"))
+            updated = _issue_time(self.source, key or issue_id, fields)
             if updated and (self.max_updated is None or updated > self.max_updated):
                 self.max_updated = updated
             found = self._field_approvals(issue_id, key, fields)
@@ -630,6 +635,25 @@ class _ProjectRun:
             self.report("approvals")
 
 
+def _issue_time(source: JiraSource, key: str, fields: dict) -> datetime:
+    """The issue's `updated`; an issue without it or its status, or with a time in a format Jira does not write,
+    fails the search in one line naming the issue (never a bare ValueError, never a cursor moved on a guess)."""
+    where = "GET /rest/api/3/search/jql" if source.cloud else "GET /rest/api/2/search"
+    for name in ("status", "updated"):
+        if not fields.get(name):
+            raise InvalidPayloadError(f"{where}: issue {key} came without fields.{name}, which every issue has: the "
+                                      "answer is damaged (or a plugin hides the field); run again, and report it "
+                                      "to your Jira admin with the issue key if it persists")
+    value = fields["updated"]
+    try:
+        return parse_time(value)
+    except (TypeError, ValueError):
+        raise InvalidPayloadError(f"{where}: issue {key}: fields.updated {str(value)[:40]!r} is not a time as Jira's "
+                                  "REST API writes it (ISO 8601 with an offset, e.g. 2024-01-15T10:30:00.000+0530, or "
+                                  "epoch milliseconds); a proxy or plugin may rewrite answers: report it with the "
+                                  "issue key") from None
+
+
 def _project_of(issue: dict) -> str:
     """The issue's project key: `fields.project.key`, else the key's prefix."""
     key = ((issue.get("fields") or {}).get("project") or {}).get("key")
@@ -690,7 +714,21 @@ def _dedupe(histories: list[dict]) -> list[dict]:
 
 
 def _changelog_record(issue_id: str, key: str | None, histories: list[dict]) -> dict:
-    return changelog_record(issue_id, key, _dedupe(histories))
+    try:
+        return changelog_record(issue_id, key, _dedupe(histories))
+    except (TypeError, ValueError):
+        bad = next((h for h in histories if not _time_ok(h.get("created"))), {})
+        raise InvalidPayloadError(f"changelog of issue {key or issue_id}: history {bad.get('id')} has created "
+                                  f"{str(bad.get('created'))[:40]!r}, not a time as Jira's REST API writes it (ISO 8601 "
+                                  "with an offset, or epoch milliseconds); report it with the issue key") from None
+
+
+def _time_ok(value: Any) -> bool:
+    try:
+        parse_time(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 __all__ = ["ExtractResult", "JiraSettings", "JiraSource", "JqlError", "UnknownProjectError", "connect"]

@@ -163,7 +163,8 @@ def test_jira_400s_become_one_line_project_and_jql_errors(tmp_path):
 
     with ScriptedJira(_common_routes("Cloud", "UTC") | {("GET", "/rest/api/3/search/jql"): search}) as jira:
         src = connect(JiraSettings(url=jira.url, email="e@x", api_token="tok-123456", http=FAST))
-        with pytest.raises(UnknownProjectError, match=r"^Jira does not know project 'NOPE'.*does not exist") as e:
+        with pytest.raises(UnknownProjectError, match=r"^GET /rest/api/3/search/jql: 400: Jira does not know project 'NOPE'"
+                                                      r".*does not exist") as e:
             src.extract_project(tmp_path, "NOPE", None)
         assert "\n" not in str(e.value)
         src.settings.jql = "summary ~ %"

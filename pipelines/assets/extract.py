@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from connectors.http import ConnectorError
 from pipelines import progress
 from pipelines.resources import GitHubResource, JiraResource, SourceSkipped, WarehouseResource
 
@@ -115,8 +116,12 @@ def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: lis
         context.log.info(f"{source_name} {key}: {sum(result.records.values())} records in "
                          f"{sum(result.pages.values())} pages, {result.requests} requests (a search over many split evenly)")
     if failures:
+        # Retry the step only when some failure may pass (a transient fault that outlived the client's retries);
+        # a 4xx, a damaged answer or a user mistake fails at once, in one line.
+        again = any(getattr(results.get(k), "retryable", True) for k in keys
+                    if results.get(k) is None or isinstance(results.get(k), Exception))
         raise dg.Failure(description=f"{len(failures)} of {len(keys)} {source_name} partitions failed: "
-                         + "; ".join(failures[:5]), allow_retries=True)
+                         + "; ".join(failures[:5]), allow_retries=again)
     return dg.MaterializeResult(metadata={
         "partitions": len(keys), "api_requests": requests,
         **{f"records_{s}": n for s, n in sorted(records.items())},
@@ -137,8 +142,13 @@ def jira_site(context: dg.AssetExecutionContext, jira: JiraResource) -> dg.Mater
     except SourceSkipped as e:
         context.log.warning(str(e))
         return dg.MaterializeResult(metadata={"skipped": str(e)})
+    except ConnectorError as e:
+        raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
     _tell_gaps(context, "jira", source)
-    result = source.extract_site(jira.paths().landing)
+    try:
+        result = source.extract_site(jira.paths().landing)
+    except ConnectorError as e:
+        raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
     return dg.MaterializeResult(metadata={"api_requests": result.requests,
                                           **{f"records_{s}": n for s, n in sorted(result.records.items())},
                                           **({"gaps": dg.MetadataValue.json(result.gaps)} if result.gaps else {})})
@@ -160,7 +170,10 @@ def _tell_gaps(context: dg.AssetExecutionContext, source_name: str, source: Any)
 def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
     cfg = jira.config()
-    source = jira.connect(cfg)  # SourceSkipped here is a failure: the partition asked for Jira
+    try:
+        source = jira.connect(cfg)  # SourceSkipped here is a failure: the partition asked for Jira
+    except ConnectorError as e:
+        raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
     _tell_gaps(context, "jira", source)
     landing = jira.paths().landing
     cursors = read_cursors_retrying(warehouse.paths().warehouse)
