@@ -30,6 +30,7 @@ Records per stream (as the APIs answer, unless noted):
 | jira | `statuses`, `fields`, `myself`, `link_types` | the site's (partition `_site`) |
 | github | `repositories` | the REST repository |
 | github | `pull_requests`, `issues` | the REST pull request / issue |
+| github | `teams`, `team_members` | the organisations' teams, and one record per team member with name and email, each stamped `seen_at` (the run's as_of) (partition `_site`) |
 | github | `timeline_events` | `timeline_record`: one REST timeline event (the kinds in `TIMELINE_EVENTS`, and from REST-mode extracts any kind the connector does not know) |
 
 GitHub records keep at least the fields of `COMPACT` (a REST-mode extract lands whole REST objects; a

@@ -356,6 +356,93 @@ class GitHubSource:
                     self._repo_objects[name.lower()] = repo
                     yield name, bool(repo.get("archived"))
 
+    # -- teams -----------------------------------------------------------------------------------
+    def team_organisations(self) -> list[str]:
+        """The organisations whose teams to read: the configured ones, else the owners of the repositories."""
+        if self.settings.organizations:
+            return list(dict.fromkeys(self.settings.organizations))
+        names = self._discovered or self.discover_repositories()
+        return list(dict.fromkeys(n.split("/")[0] for n in names))
+
+    def extract_teams(self, landing_root: str | Path, seen_at: str,
+                      organisations: list[str] | None = None) -> ExtractResult:
+        """Land the organisations' teams (`teams`) and their members with name and email (`team_members`)
+        under the `_site` partition, each record stamped `seen_at` (the run's instant: memberships are kept
+        per run, so a move keeps the history). An organisation whose teams the token cannot read (404, 403:
+        a user account, no read:org scope) is a gap in the manifest, not a failure."""
+        before = self.client.log.total
+        landing = Landing(Path(landing_root), "github", "_site")
+        gaps: list[dict[str, Any]] = []
+        users: dict[str, dict[str, Any]] = {}  # REST: /users/{login} once per login
+        orgs = organisations if organisations is not None else self.team_organisations()
+        for org in orgs:
+            try:  # the organisation lists its teams, or it is a gap
+                listed = (list(self._org_teams_graphql(org)) if self.settings.api == "graphql"
+                          else [(t, None) for t in self._org_team_list_rest(org)])
+            except (NotFoundError, ApiError, AuthError) as e:
+                if (isinstance(e, ApiError) and e.status != 403
+                        or isinstance(e, AuthError) and "rejected the credentials" in str(e)):
+                    raise
+                gaps.append({"endpoint": f"/orgs/{org}/teams", "status": 404 if isinstance(e, NotFoundError) else 403,
+                             "what": f"the teams of {org} (not an organisation, or no read:org scope): {e}"})
+                continue
+            teams = [(t, members if members is not None else self._team_members_rest(org, t["slug"], users))
+                     for t, members in listed]
+            landing.write_page("teams", [{"organization": org, "slug": t["slug"], "name": t.get("name"),
+                                          "seen_at": seen_at} for t, _ in teams])
+            landing.write_page("team_members", [
+                {"organization": org, "team": t["slug"], "login": m.get("login"), "name": m.get("name") or None,
+                 "email": m.get("email") or None, "seen_at": seen_at}
+                for t, members in teams for m in members if m and m.get("login")])
+        landing.finish({}, api=self.settings.api, organizations=orgs, seen_at=seen_at, gaps=gaps)
+        return ExtractResult(landing.extract_id, "_site", dict(landing.counts), dict(landing.pages),
+                             self.client.log.total - before, {})
+
+    def _org_team_list_rest(self, org: str) -> list[dict[str, Any]]:
+        return [dict(t, slug=_dig(t, "slug", f"GET /orgs/{org}/teams")) for page in
+                self._rest_pages(f"/orgs/{org}/teams", {"per_page": 100}, what=f"the teams of {org}", kind="teams")
+                for t in page]
+
+    def _team_members_rest(self, org: str, slug: str, users: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """A team's members as /users/{login} answers (REST member lists carry no name or email)."""
+        members = []
+        for page in self._rest_pages(f"/orgs/{org}/teams/{slug}/members", {"per_page": 100},
+                                     what=f"the members of team {org}/{slug}", kind="members"):
+            for m in page:
+                login = _dig(m, "login", f"GET /orgs/{org}/teams/{slug}/members")
+                if login not in users:
+                    user, _ = self.rest_get(f"/users/{login}", what=f"user {login}")
+                    users[login] = user if isinstance(user, dict) else {"login": login}
+                members.append(users[login])
+        return members
+
+    def _org_teams_graphql(self, org: str) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        where = f"POST {urlsplit(self.settings.graphql_url).path} (the teams of {org})"
+        after = None
+        while True:
+            data = self.graphql(gq.ORG_TEAMS, {"login": org, "after": after}, label="graphql teams",
+                                what=f"the teams of {org}", allow_not_found=True)
+            if data.get("organization") is None:
+                raise NotFoundError(f"{where}: no organisation {org!r} (NOT_FOUND)")
+            conn = _dig(data, "organization.teams", where)
+            for team in _dig(conn, "nodes", where):
+                if team is None:
+                    continue
+                members = _dig(team, "members", where)
+                nodes = list(_dig(members, "nodes", where))
+                cursor = members.get("pageInfo") or {}
+                while cursor.get("hasNextPage"):
+                    more = self.graphql(gq.TEAM_MEMBERS, {"login": org, "slug": team["slug"],
+                                                          "after": cursor.get("endCursor")},
+                                        label="graphql teams", what=f"the members of team {org}/{team['slug']}")
+                    page = _dig(more, "organization.team.members", where)
+                    nodes += _dig(page, "nodes", where)
+                    cursor = page.get("pageInfo") or {}
+                yield team, [n for n in nodes if n]
+            if not _dig(conn, "pageInfo", where).get("hasNextPage"):
+                return
+            after = conn["pageInfo"].get("endCursor")
+
     # -- extraction ------------------------------------------------------------------------------
     def extract_repository(self, landing_root: str | Path, repo: str, cursor: dict | None,
                            progress: Progress | None = None) -> ExtractResult:

@@ -222,6 +222,34 @@ query OrgRepos($login: String!, $after: String) {
 }
 """
 
+# An organisation's teams with their first members (name and email: what an identity join reads), then a
+# team's further members.
+ORG_TEAMS = """
+query OrgTeams($login: String!, $after: String) {
+  rateLimit { cost remaining resetAt }
+  organization(login: $login) {
+    teams(first: 50, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        slug name
+        members(first: 100) { pageInfo { hasNextPage endCursor } nodes { login name email } }
+      }
+    }
+  }
+}
+"""
+
+TEAM_MEMBERS = """
+query TeamMembers($login: String!, $slug: String!, $after: String) {
+  rateLimit { cost remaining resetAt }
+  organization(login: $login) {
+    team(slug: $slug) {
+      members(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { login name email } }
+    }
+  }
+}
+"""
+
 
 def timelines_query(n: int) -> str:
     """A query completing the timelines of `n` pull requests or issues (aliases t0..t{n-1})."""

@@ -976,16 +976,32 @@ def register(app: AppView) -> None:
         return json_response(body)
 
     # users, orgs, teams
+    def public_user(store: Store, login: str, base_url: str) -> dict:
+        """public-user: the simple user plus the profile (the sandbox's people show their email publicly)."""
+        person = index(store).people.get(login)
+        human = person is not None and not person.bot
+        first = min((r.created_at for r in store.github_repos), default=store.now)
+        return render_user(store, login, base_url) | {
+            "name": person.name if human else None, "company": None, "blog": "", "location": None,
+            "email": person.email if human else None, "hireable": None, "bio": None,
+            "twitter_username": None, "notification_email": None, "public_repos": 0, "public_gists": 0,
+            "followers": 0, "following": 0, "created_at": iso(first), "updated_at": iso(store.now)}
+
     def user(req: Request) -> Response:
         store = store_of()
         login = store.github_user_login
-        person = index(store).people.get(login)
-        first = min((r.created_at for r in store.github_repos), default=store.now)
-        return json_response(render_user(store, login, req.base_url) | {
-            "name": person.name if person else login, "company": None, "blog": "", "location": None,
-            "email": person.email if person else None, "hireable": None, "bio": None,
-            "twitter_username": None, "notification_email": None, "public_repos": 0, "public_gists": 0,
-            "followers": 0, "following": 0, "created_at": iso(first), "updated_at": iso(store.now)})
+        body = public_user(store, login, req.base_url)
+        return json_response(body | {"name": body["name"] or login})
+
+    def user_by_login(req: Request) -> Response:
+        store = store_of()
+        asked = req.params["login"]
+        login = next((u for u in index(store).people if u.lower() == asked.lower()), None)
+        if login is None and asked.lower() == GHOST:
+            login = GHOST
+        if login is None:
+            return not_found()
+        return json_response(public_user(store, login, req.base_url))
 
     def user_orgs(req: Request) -> Response:
         store = store_of()
@@ -1119,6 +1135,7 @@ def register(app: AppView) -> None:
     add(REPO + r"/issues", "github.issues", with_repo(issues))
     add(REPO, "github.repo", with_repo(repo_get))
     add(r"/api/v3/user", "github.user", user)
+    add(r"/api/v3/users/(?P<login>[^/]+)", "github.user_by_login", user_by_login)
     add(r"/api/v3/user/orgs", "github.user_orgs", user_orgs)
     add(r"/api/v3/orgs/(?P<org>[^/]+)/repos", "github.org_repos", org_repos)
     add(REPO + r"/pulls/comments", "github.review_comments", with_repo(repo_review_comments))

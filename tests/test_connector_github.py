@@ -42,7 +42,7 @@ def schema():
     return build_schema((SPECS / "github-graphql-schema.graphql").read_text(), assume_valid_sdl=True)
 
 
-@pytest.mark.parametrize("name", ["REPO_PAGE", "VIEWER_ORGS", "ORG_REPOS", "timelines_1", "timelines_10",
+@pytest.mark.parametrize("name", ["REPO_PAGE", "VIEWER_ORGS", "ORG_REPOS", "ORG_TEAMS", "TEAM_MEMBERS", "timelines_1", "timelines_10",
                                   "search_0", "search_3", "repos_2"])
 def test_every_query_validates_against_githubs_schema(schema, name):
     if name.startswith("timelines"):

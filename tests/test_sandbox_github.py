@@ -682,6 +682,20 @@ def test_org_teams_and_members_validate_and_page(sb):
     assert get(sb, "/orgs/acme/teams", per_page="x").status_code == 422
 
 
+def test_a_user_by_login_validates_with_name_and_email(sb):
+    """GET /users/{username}: what the connector reads a team member's name and email from (REST mode)."""
+    store = sb.app.store
+    person = next(p for p in store.people.values() if not p.bot)
+    for login in (person.login, person.login.upper()):  # logins match case-insensitively
+        r = get(sb, f"/users/{login}")
+        assert r.status_code == 200, r.text
+        validate_schema(r.json(), response_schema("/users/{username}"))
+        assert (r.json()["login"], r.json()["name"], r.json()["email"]) == (person.login, person.name, person.email)
+    r = get(sb, "/users/no-such-user")
+    assert r.status_code == 404
+    validate_schema(r.json(), error_schema("/users/{username}", "404"))
+
+
 def test_review_comments_commits_and_repository_issue_events(sb):
     store = sb.app.store
     pulls = [p for p in store.github_pulls if p.repo == "acme/api"]
