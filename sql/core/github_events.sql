@@ -2,7 +2,7 @@
 -- ids, bot flags, and each review's state as submitted (a dismissed review keeps its original state).
 -- Labels and assignees present at creation (current and never added, or first removed) appear as
 -- `labeled` / `assigned` events at the creation instant with ord 0 and no actor.
--- depends_on: staging.stg_github__timeline_events, staging.stg_github__pull_requests, staging.stg_github__issues, core.people
+-- depends_on: staging.stg_github__timeline_events, staging.stg_github__pull_requests, staging.stg_github__issues, core.person_aliases
 -- key: item_id, ord, event, label, assignee_id
 create or replace table core.github_events as
 with items as (
@@ -66,7 +66,7 @@ dismissals as (
 ),
 
 people as (
-    select raw_id, person_id, is_bot from core.people
+    select raw_id, person_id, is_bot from core.person_aliases
 ),
 
 timeline as (
@@ -79,7 +79,11 @@ timeline as (
     events.event,
     events.event_at,
     events.ord,
-    actor.person_id as actor_id,
+    -- a deleted account (REST "user": null, a null GraphQL actor) is kept as the one person deleted:user
+    coalesce(actor.person_id, case when events.actor_login is null and events.event in ('reviewed',
+        'review_requested', 'review_request_removed', 'review_dismissed', 'labeled', 'unlabeled', 'merged',
+        'closed', 'reopened', 'assigned', 'unassigned', 'ready_for_review', 'convert_to_draft')
+        then 'deleted:user' end) as actor_id,
     coalesce(actor.is_bot, events.actor_login like '%[bot]', false) as actor_is_bot,
     author.person_id as author_id,
     events.actor_login = events.author_login or actor.person_id = author.person_id as actor_is_author,

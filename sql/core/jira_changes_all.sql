@@ -1,9 +1,10 @@
 -- Every Jira change item (also those after as_of: an item's initial status and assignee come from its first
 -- change), in event order: (created, history id), status items first within a
 -- history, then item order. User fields (assignee) are resolved to canonical person ids (Data Center
--- changelogs carry user names or keys); status items carry names and flow states. `is_migration`: the
--- history holds a `Workflow` item (an admin migrated the issue to another workflow): an administrative change.
--- depends_on: staging.stg_jira__change_items, staging.stg_jira__issues, staging.stg_jira__users, staging.stg_jira__statuses, core.people, core.status_map
+-- changelogs carry user names or keys; a deleted account is `deleted:user`); status items carry names and
+-- flow states. `is_migration`: the history holds a `Workflow` item (an admin migrated the issue to another
+-- workflow): an administrative change.
+-- depends_on: staging.stg_jira__change_items, staging.stg_jira__issues, staging.stg_jira__users, staging.stg_jira__statuses, core.person_aliases, core.status_map
 -- key: item_id, ord
 create or replace table core.jira_changes_all as
 with issues as (
@@ -31,7 +32,9 @@ ordered as (
     select
         issues.item_id, issues.project_key, ci.history_id, ci.created_at, ci.author_user, ci.field, ci.field_lower,
         ci.from_value, ci.from_string, ci.to_value, ci.to_string, sequence.ord,
-        migrations.history_id is not null as is_migration
+        migrations.history_id is not null as is_migration,
+        -- an author without any id is a deleted account (no author at all is automation)
+        ci.author is not null and ci.author_user is null as by_deleted_user
     from staging.stg_jira__change_items as ci
     join sequence on sequence.change_row = ci.rowid
     join issues using (issue_id)
@@ -51,18 +54,18 @@ users as (
 ),
 
 people as (
-    select raw_id, person_id, is_bot from core.people
+    select raw_id, person_id, is_bot from core.person_aliases
 ),
 
 jira_people as (
     -- by the Jira user itself: no 'jira:' prefix built for each of millions of changes
-    select substr(raw_id, 6) as jira_user, person_id, is_bot from core.people where raw_id like 'jira:%'
+    select substr(raw_id, 6) as jira_user, person_id, is_bot from core.person_aliases where raw_id like 'jira:%'
 ),
 
 resolved as (
     select
-        ordered.* exclude (from_value, to_value, author_user),
-        author.person_id as author_id,
+        ordered.* exclude (from_value, to_value, author_user, by_deleted_user),
+        case when ordered.by_deleted_user then 'deleted:user' else author.person_id end as author_id,
         coalesce(author.is_bot, false) as author_is_bot,
         case when ordered.field_lower = 'assignee' then 'jira:' || coalesce(fu.user_id, ordered.from_value) end
             as from_person,

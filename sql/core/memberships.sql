@@ -1,5 +1,5 @@
 -- Team memberships with validity ([valid_from, valid_to), open ends unbounded), by canonical person id.
--- depends_on: core.people
+-- depends_on: core.person_aliases
 -- key: person_id, team, valid_from
 create or replace table core.memberships as
 select
@@ -8,4 +8,4 @@ select
     coalesce(m.valid_from, '-infinity'::timestamptz) as valid_from,
     coalesce(m.valid_to, 'infinity'::timestamptz) as valid_to
 from config.memberships as m
-left join (select distinct raw_id, person_id from core.people) as people on people.raw_id = m.person_id
+left join (select distinct raw_id, person_id from core.person_aliases) as people on people.raw_id = m.person_id

@@ -1,55 +1,26 @@
--- Every person id seen in the data, mapped to its canonical person (identity map: the Jira id wins),
--- with bots marked (logins ending in [bot], configured bot names).
--- depends_on: staging.stg_jira__users, staging.stg_github__pull_requests, staging.stg_github__issues, staging.stg_github__timeline_events
--- key: raw_id
+-- One row per canonical person (core.person_aliases maps every id seen to it), with one display name: a full
+-- name (a Jira display name, with a space) wins over a login, then the alphabetically first.
+-- depends_on: core.person_aliases
+-- key: person_id
 create or replace table core.people as
-with jira_users as (
-    select 'jira:' || user_id as raw_id, 'jira' as source, user_id as native_id, display_name,
-        [user_id, user_name, display_name] as names, is_app
-    from staging.stg_jira__users
-),
-
-github_logins as (
-    select author_login as login from staging.stg_github__pull_requests
-    union select merged_by_login from staging.stg_github__pull_requests
-    union select unnest(requested_reviewers) from staging.stg_github__pull_requests
-    union select author_login from staging.stg_github__issues
-    union select unnest(assignees) from staging.stg_github__issues
-    union select actor_login from staging.stg_github__timeline_events
-    union select requested_reviewer from staging.stg_github__timeline_events
-    union select assignee_login from staging.stg_github__timeline_events
-    union select github from config.identities
-),
-
-github_users as (
-    select 'github:' || login as raw_id, 'github' as source, login as native_id, login as display_name,
-        [login] as names, false as is_app
-    from github_logins
-    where login is not null
-),
-
-identity_jira as (
-    select 'jira:' || jira as raw_id, 'jira' as source, jira as native_id, jira as display_name, [jira] as names,
-        false as is_app
-    from config.identities
-    where 'jira:' || jira not in (select raw_id from jira_users)
-),
-
-everyone as (
-    select * from jira_users
-    union all select * from github_users
-    union all select * from identity_jira
+with aliases as (
+    select * from core.person_aliases
 )
 
 select
-    everyone.raw_id,
-    coalesce('jira:' || ids.jira, everyone.raw_id) as person_id,
-    everyone.source,
-    everyone.native_id,
-    everyone.display_name,
-    everyone.is_app
-        or (everyone.source = 'github' and everyone.native_id like '%[bot]')
-        or exists (select 1 from config.bots where list_contains(everyone.names, bots.name)) as is_bot
-from everyone
-left join config.identities as ids
-    on everyone.source = 'github' and ids.github = everyone.native_id
+    person_id,
+    arg_min(display_name, (not contains(coalesce(display_name, ''), ' '), display_name is null, display_name))
+        as display_name,
+    bool_or(is_bot) as is_bot,
+    list(distinct source order by source) as sources,
+    count(*) as aliases
+from aliases
+group by person_id
+;
+
+comment on table core.people is 'One row per person (canonical id), with a chosen display name; core.person_aliases lists every id that maps to it.';
+comment on column core.people.person_id is 'jira:<accountId> or jira:<user key>, github:<login> (not joined to Jira), deleted:user.';
+comment on column core.people.display_name is 'A full name (with a space) over a login; then the alphabetically first.';
+comment on column core.people.is_bot is 'Any alias is a bot (app user, [bot] login, configured bot name).';
+comment on column core.people.sources is 'Where the person appears: jira, github, deleted.';
+comment on column core.people.aliases is 'How many ids (core.person_aliases) map to the person.';

@@ -1,7 +1,7 @@
 -- One row per work item (Jira issue, pull request, GitHub issue) created by as_of, with its owning team
 -- (configured project/repository team; Jira Team field; first assignee's team at first assignment;
 -- author's or reporter's team at creation; unknown) and that team's calendar.
--- depends_on: staging.stg_jira__issues, staging.stg_github__pull_requests, staging.stg_github__issues, core.jira_changes, core.jira_changes_all, core.github_events, core.people, core.teams, core.memberships
+-- depends_on: staging.stg_jira__issues, staging.stg_github__pull_requests, staging.stg_github__issues, core.jira_changes, core.jira_changes_all, core.github_events, core.person_aliases, core.teams, core.memberships
 -- key: item_id
 create or replace table core.work_items as
 with as_of as (
@@ -9,7 +9,7 @@ with as_of as (
 ),
 
 people as (
-    select raw_id, person_id from core.people
+    select raw_id, person_id from core.person_aliases
 ),
 
 team_names as (

@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.review_requests, core.status_intervals, core.people, staging.stg_jira__approvals, core.calendar_intervals, core.calendar_hours, core.teams, core.memberships
+-- depends_on: core.work_items, core.review_requests, core.status_intervals, core.person_aliases, staging.stg_jira__approvals, core.calendar_intervals, core.calendar_hours, core.teams, core.memberships
 -- key: item_id, source_kind, event_ord, requested_of
 create or replace table marts.approval_waits as
 with as_of as (
@@ -56,7 +56,7 @@ jsm_approvers as (
     select a.issue_id, a.approval_id, p.person_id, ap.decision
     from staging.stg_jira__approvals as a,
         unnest(a.approvers) as t(ap)
-    left join core.people as p on p.raw_id = 'jira:' || ap.approver_user
+    left join core.person_aliases as p on p.raw_id = 'jira:' || ap.approver_user
 ),
 
 jsm as (
