@@ -13,6 +13,7 @@ from datetime import timedelta
 from sandbox.gen_config import config_toml
 from sandbox.gen_github import build_gh_issue, build_pull
 from sandbox.gen_jira import build_issue, item, pick_issuetype
+from sandbox.gen_migration import deleted_statuses, migrate
 from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, SCALES, Org, build_org
 from sandbox.gen_time import NOW
 from sandbox.model import GhIssue, GhPull, JiraHistory, JiraIssue, JiraLink, Store
@@ -194,6 +195,9 @@ def generate(scale: str, seed: int) -> Store:
     org = build_org(scale, seed)
     issues = build_jira(org, scale, seed, n_jira)
     add_links(org, issues, scale, seed)
+    gone = deleted_statuses()
+    migrate(issues, {**{k: v.name for k, v in org.statuses.items()}, **{k: v.name for k, v in gone.items()}},
+            org.lead("platform"), org.start, org.now, seed, scale)
     number_histories(issues)
     pulls, gh_issues = build_github(org, scale, seed, n_pulls, n_gh)
     platform = org.members_at("platform", org.now)
@@ -203,7 +207,7 @@ def generate(scale: str, seed: int) -> Store:
         github_orgs=sorted({r.org for r in org.repos}), github_repos=org.repos,
         github_team_members=org.team_members, github_pulls=pulls, github_issues=gh_issues,
         jira_user_pid=platform[0], github_user_login=org.people[platform[0]].login,
-        github_former_names=dict(FORMER_NAMES))
+        github_former_names=dict(FORMER_NAMES), jira_deleted_statuses=gone)
 
 
 from sandbox.gen_advance import advance

@@ -240,3 +240,6 @@ class Store:
     github_user_login: str  # the GitHub token's user
     # a repository's former "org/name" (renamed, or transferred from another organisation) -> its full name
     github_former_names: dict[str, str] = field(default_factory=dict)
+    # statuses the site deleted (a workflow migration): old changelogs keep their ids and names, /status does
+    # not list them; their true flow state is known here only
+    jira_deleted_statuses: dict[str, JiraStatus] = field(default_factory=dict)

@@ -308,12 +308,16 @@ def _jira_item(ctx: _Ctx, issue: JiraIssue) -> _Item:
             team = ctx.team_of(ctx.jira_id(issue.reporter), issue.created, issue.team or "unknown")
     item = _Item(item_id, "jira", issue.issuetype, team or "unknown", issue.created)
 
+    def status_by_id(sid: str | None):
+        # a status the site deleted keeps its true state here (the warehouse must infer it)
+        return store.jira_statuses.get(sid or "") or store.jira_deleted_statuses.get(sid or "")
+
     def state_of(sid: str | None) -> str:
-        st = store.jira_statuses.get(sid or "")
+        st = status_by_id(sid)
         return st.state if st is not None else "active"
 
     def name_of(sid: str | None) -> str:
-        st = store.jira_statuses.get(sid or "")
+        st = status_by_id(sid)
         return st.name if st is not None else str(sid)
 
     person_team = issue.team or "unknown"  # fallback for people without a membership: the item's Team field

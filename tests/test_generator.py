@@ -208,7 +208,7 @@ def reference_problems(store: Store) -> list[str]:
         if i.team is not None and i.team not in teams:
             errs.append(f"{i.key}: team {i.team}")
         statuses = {it.to for h in i.histories for it in h.items if it.field == "status"}
-        if statuses - set(store.jira_projects[i.project].statuses):
+        if statuses - set(store.jira_projects[i.project].statuses) - set(store.jira_deleted_statuses):
             errs.append(f"{i.key}: moved to a status outside its workflow")
     keys = {i.key for i in store.jira_issues}
     for i in store.jira_issues:
@@ -314,7 +314,7 @@ def test_statuses_and_projects(small: Store) -> None:
 
 
 def _transitions(store: Store):
-    st = store.jira_statuses
+    st = {**store.jira_statuses, **store.jira_deleted_statuses}
     for i in store.jira_issues:
         for h in i.histories:
             for it in h.items:
@@ -323,7 +323,7 @@ def _transitions(store: Store):
 
 
 def test_jira_phenomena(small: Store) -> None:
-    st = small.jira_statuses
+    st = {**small.jira_statuses, **small.jira_deleted_statuses}
     trans = list(_transitions(small))
     pairs = Counter((a, b) for _i, _h, a, b in trans)
     assert pairs[("done", "active")] > 0  # reopenings
