@@ -59,6 +59,22 @@ def connect(con_or_path: duckdb.DuckDBPyConnection | str | os.PathLike,
         con.close()
 
 
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" in microseconds, or "max <period>"
+
+
+def usable_cpus(cpu_max: Path = CPU_MAX) -> int:
+    """The cores this process may use: the machine's, capped by the container's CPU quota (a Kubernetes limit of
+    2 on a 64-core node is 2), at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max" and int(period) > 0:
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
 def _session(con: duckdb.DuckDBPyConnection) -> None:
     # SQL casts and week boundaries are in the session time zone: always UTC here.
     con.execute("set TimeZone = 'UTC'")
@@ -69,10 +85,10 @@ def _session(con: duckdb.DuckDBPyConnection) -> None:
     limit = os.environ.get("FLOWLENS_DUCKDB_MEMORY_LIMIT")
     if limit:
         con.execute("set memory_limit = ?", [limit])
-    # One thread more than cores: DuckDB's workers also wait on reads, writes and spills. On 2 cores a million-
+    # One thread more than usable cores (the cgroup quota counts): DuckDB's workers also wait on reads, writes and spills. On 2 cores a million-
     # item rebuild took 119.0 s with 3 threads against 120.5 s with 2 on cached pages, 116-119 s against 122-129 s
     # when pages had to be read, and 127 s with 4 (benchmarks/README.md).
-    threads = os.environ.get("FLOWLENS_DUCKDB_THREADS") or str((os.cpu_count() or 1) + 1)
+    threads = os.environ.get("FLOWLENS_DUCKDB_THREADS") or str(usable_cpus() + 1)
     if not threads.isdigit() or int(threads) < 1:
         raise WarehouseError(f"FLOWLENS_DUCKDB_THREADS must be a whole number of threads, 1 or more (got {threads!r})")
     con.execute(f"set threads = {int(threads)}")

@@ -215,11 +215,24 @@ def test_a_timeline_event_fetched_again_with_a_new_payload_is_staged_once_as_las
                            "order by event_id").fetchall() == [(10, "dismissed"), (11, "commented"), (12, "commented")]
 
 
+def test_usable_cpus_respects_the_cgroup_cpu_quota(tmp_path: Path) -> None:
+    """Under a container CPU limit (cgroup v2 cpu.max) DuckDB gets the quota's cores, not the node's."""
+    cores = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")  # 1.5 CPUs: 2 threads' worth of cores
+    assert warehouse.usable_cpus(cpu_max) == min(cores, 2)
+    cpu_max.write_text("50000 100000\n")
+    assert warehouse.usable_cpus(cpu_max) == 1
+    cpu_max.write_text("max 100000\n")
+    assert warehouse.usable_cpus(cpu_max) == cores
+    assert warehouse.usable_cpus(tmp_path / "absent") == cores
+
+
 def test_duckdb_threads_default_to_one_more_than_cores_and_a_bad_value_is_one_clear_error(tmp_path: Path,
                                                                                          monkeypatch) -> None:
     monkeypatch.delenv("FLOWLENS_DUCKDB_THREADS", raising=False)
     with warehouse.connect(tmp_path / "w.duckdb") as con:
-        assert con.execute("select current_setting('threads')").fetchone()[0] == (os.cpu_count() or 1) + 1
+        assert con.execute("select current_setting('threads')").fetchone()[0] == warehouse.usable_cpus() + 1
     monkeypatch.setenv("FLOWLENS_DUCKDB_THREADS", "two")
     with pytest.raises(WarehouseError, match="FLOWLENS_DUCKDB_THREADS must be a whole number.*'two'"), \
             warehouse.connect(tmp_path / "w.duckdb"):
