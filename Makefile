@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 dev: $(STAMP)
-	$(BIN)/dagster dev
+	$(BIN)/python -m pipelines.dev
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
