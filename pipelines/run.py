@@ -18,7 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+# The private instance of `flowlens run` and `flowlens demo` (which `make dev` opens): every warehouse writer in
+# the `warehouse` pool, one at a time (DuckDB allows one writing process per file), as in ./dagster.yaml.
+INSTANCE_YAML = ("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    granularity: op\n    default_limit: 1\n"
+                 "run_monitoring:\n  enabled: true\n  free_slots_after_run_end_seconds: 300\n")
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
