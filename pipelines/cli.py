@@ -38,6 +38,15 @@ def _sources_missing(config: str | None) -> str | None:
     return "no source to extract: " + "; ".join(notes)
 
 
+def _full_refresh(value: str) -> tuple[str, ...]:
+    from pipelines.full_refresh import parse
+
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--full-refresh: ")) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.config import ConfigError
     from pipelines.resources import Home
@@ -47,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         missing = _sources_missing(args.config)
         if missing:
             return _fail(missing)
-        summary = run_all(args.config)
+        summary = run_all(args.config, full_refresh=args.full_refresh)
     except ConfigError as e:
         return _fail(str(e))
     print(format_summary(summary, Home.from_env().root), file=sys.stderr)
@@ -197,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("run", help="extract, load, transform, publish and report once, with progress")
     _add_config(p)
+    p.add_argument("--full-refresh", nargs="?", const=("jira", "github"), default=None, type=_full_refresh, metavar="SOURCE",
+                   help="re-extract everything (or only jira / github) and replace what was loaded")
     p = sub.add_parser("demo", help="run everything against a local sandbox and print the headline metrics")
     p.add_argument("--scale", choices=("small", "medium"), default="small", help="sandbox size (default small)")
     p.add_argument("--seed", type=int, default=1, help="sandbox generator seed")
@@ -217,8 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sandbox":
         return sandbox_cli.run(args)
     handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check, "report": cmd_report}
+    from pipelines.lock import HomeLocked
+
     try:
         return handlers[args.command](args)
+    except HomeLocked as e:
+        return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted")
 

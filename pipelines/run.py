@@ -145,13 +145,15 @@ def _failure_lines(result: Any) -> list[str]:
 
 
 def run_all(config_path: str | None = None, home: str | os.PathLike | None = None, out: TextIO = sys.stderr,
-            as_of: str | None = None) -> RunSummary:
+            as_of: str | None = None, full_refresh: tuple[str, ...] = ()) -> RunSummary:
     """Run everything once; raises ConfigError for a bad flowlens.toml (before anything runs)."""
     import dagster as dg
 
+    from pipelines import lock as home_lock
     from pipelines import progress
     from pipelines.assets.extract import range_tags
     from pipelines.config import load_config
+    from pipelines.full_refresh import tags as refresh_tags
     from pipelines.resources import Home
 
     t0 = time.perf_counter()
@@ -161,12 +163,13 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
         os.environ["FLOWLENS_HOME"] = str(Path(home).absolute())
     load_config(config_path)  # a user mistake stops here, in one line
     paths = Home.from_env()
+    held = home_lock.acquire(paths.root)  # one run at a time: before any API call and Dagster's storage
     summary = RunSummary()
     summary.as_of = as_of or os.environ.get("FLOWLENS_AS_OF") or datetime.now(UTC).isoformat()
     from pipelines.definitions import defs
 
     instance = instance_for(paths.root)
-    tags = {"flowlens/as_of": summary.as_of, "flowlens/trigger": "flowlens run"}
+    tags = {"flowlens/as_of": summary.as_of, "flowlens/trigger": "flowlens run"} | refresh_tags(full_refresh)
     show = Progress(out)
     unsubscribe = progress.subscribe(show)
 
@@ -208,6 +211,7 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
                     summary.loaded_rows = int(md["new_rows"].value) if "new_rows" in md else 0
     finally:
         unsubscribe()
+        held.release()
     summary.records, summary.requests, summary.partitions = show.records, show.requests, show.partitions
     summary.seconds = time.perf_counter() - t0
     return summary

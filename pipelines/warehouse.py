@@ -7,7 +7,7 @@ import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,6 +35,7 @@ class LoadResult:
     pages: int = 0
     extracts_loaded: list[str] = field(default_factory=list)  # extract ids completed by this load
     cursors_advanced: dict[tuple[str, str], dict] = field(default_factory=dict)
+    replaced: dict[str, int] = field(default_factory=dict)  # rows dropped by a full refresh, per table
     seconds: float = 0.0
 
 
@@ -131,9 +132,12 @@ def _stream_keys_sql(source: str, stream: str) -> str:
 
 
 def load(con_or_path: duckdb.DuckDBPyConnection | str | os.PathLike, landing_root: str | os.PathLike,
-         *, fail_after_pages: int | None = None, progress: Callable[[dict], None] | None = None) -> LoadResult:
+         *, fail_after_pages: int | None = None, progress: Callable[[dict], None] | None = None,
+         replace: Iterable[str] = ()) -> LoadResult:
     """Load every not-yet-loaded landed page into raw.* and advance cursors, in one transaction.
 
+    The newest fetch of a version (id, updated) wins. For each source in `replace` (a full refresh), a
+    complete extract replaces what was loaded for its partition before it: older rows of that partition go.
     `progress` gets one dict per stream inserted; `fail_after_pages` injects a failure after that many
     streams were inserted (tests only).
     """
@@ -152,6 +156,7 @@ def load(con_or_path: duckdb.DuckDBPyConnection | str | os.PathLike, landing_roo
         for p in new_pages:
             by_stream[(p["source"], p["stream"])].append(p)
         insert_tpl = sql_text("raw/insert_pages.sql")
+        replace_older = sql_text("raw/replace_older.sql")
         loaded_at = datetime.now(UTC)
         try:
             with transaction(con):
@@ -174,6 +179,7 @@ def load(con_or_path: duckdb.DuckDBPyConnection | str | os.PathLike, landing_roo
                     before = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
                     con.execute(insert_tpl.replace("{table}", table).replace("{keys}",
                                 _stream_keys_sql(source, stream)), [loaded_at])
+                    con.execute(replace_older.replace("{table}", table), [loaded_at])
                     after = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
                     result.rows[table] = after - before
                     con.executemany("insert into raw.loaded_files values (?, ?, ?, ?, ?, ?)",
@@ -195,12 +201,32 @@ def load(con_or_path: duckdb.DuckDBPyConnection | str | os.PathLike, landing_roo
                                               m["extract_id"], loaded_at])
                         result.cursors_advanced[(m["source"], m["partition"])] = m["cursor"]
                     result.extracts_loaded.append(m["extract_id"])
+                _replace_partitions(con, new_manifests, set(replace), result)
                 con.execute("drop view if exists _pages")
                 con.execute("drop table if exists _files")
         except duckdb.Error as e:
             raise WarehouseError(f"load failed, warehouse unchanged: {str(e).splitlines()[0]}") from e
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _replace_partitions(con: duckdb.DuckDBPyConnection, manifests: list[dict], sources: set[str],
+                        result: LoadResult) -> None:
+    """Full refresh: the newest complete extract of each (source, partition) replaces the rows loaded before it."""
+    newest: dict[tuple[str, str], str] = {}
+    for m in manifests:
+        if m["source"] in sources and m.get("complete"):
+            key = (m["source"], m["partition"])
+            newest[key] = max(newest.get(key, ""), m["extract_id"])
+    if not newest:
+        return
+    tables = [r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()]
+    tpl = sql_text("raw/replace_partition.sql")
+    for (source, partition), extract_id in sorted(newest.items()):
+        for table in sorted(t for t in tables if t.startswith(f"{source}__")):
+            gone = con.execute(tpl.replace("{table}", table), [partition, extract_id]).fetchone()[0]
+            if gone:
+                result.replaced[table] = result.replaced.get(table, 0) + gone
 
 
 def read_cursors(path: duckdb.DuckDBPyConnection | str | os.PathLike) -> dict[tuple[str, str], dict]:

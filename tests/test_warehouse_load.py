@@ -40,13 +40,17 @@ def test_loading_the_same_pages_twice_changes_nothing(tmp_path: Path) -> None:
     before = snapshot(db)
     second = load(db, org.root)
     assert second.pages == 0 and second.rows == {}
-    # the same records fetched again by a later extract are deduplicated by (id, updated)
+    # the same records fetched again by a later extract are deduplicated by (id, updated): the newer fetch
+    # takes the place of the older one
     org.land(extract="20240102T000000000000Z-bbbbbbbb")
     third = load(db, org.root)
     assert third.pages > 0 and set(third.rows.values()) == {0}
     after = snapshot(db)
-    assert {k: v for k, v in after.items() if k not in ("files", "cursors")} == \
-        {k: v for k, v in before.items() if k not in ("files", "cursors")}
+
+    def content(snap: dict) -> dict:  # (id, updated, partition, payload): all but extract_id and loaded_at
+        return {k: sorted((r[0], r[1], r[2], r[5]) for r in v) for k, v in snap.items() if k in RAW_TABLES}
+    assert content(after) == content(before)
+    assert {r[3] for t in RAW_TABLES for r in after[t]} == {"20240102T000000000000Z-bbbbbbbb"}
 
 
 def test_a_failed_load_leaves_the_warehouse_unchanged(tmp_path: Path) -> None:
@@ -226,6 +230,70 @@ def test_usable_cpus_respects_the_cgroup_cpu_quota(tmp_path: Path) -> None:
     cpu_max.write_text("max 100000\n")
     assert warehouse.usable_cpus(cpu_max) == cores
     assert warehouse.usable_cpus(tmp_path / "absent") == cores
+
+
+def _issue(key: str, status: str | None, updated: str = "2024-03-04T10:00:00.000+0000") -> dict:
+    fields = {"summary": key, "issuetype": {"name": "Task"}, "project": {"key": "PAY"},
+              "created": "2024-03-01T10:00:00.000+0000", "updated": updated}
+    if status is not None:
+        fields["status"] = {"name": status, "statusCategory": {"key": "indeterminate"}}
+    return {"id": key.split("-")[1], "key": key, "fields": fields}
+
+
+def _raw_issues(db: Path) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("select id, extract_id, payload->'fields'->'status'->>'name' from raw.jira__issues "
+                           "order by all").fetchall()
+
+
+def test_the_newest_fetch_of_a_version_wins_so_a_damaged_copy_is_repaired(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    first = Landing(tmp_path / "landing", "jira", "PAY", extract_id="20240101T000000000000Z-aaaaaaaa")
+    first.write_page("issues", [_issue("PAY-1", None), _issue("PAY-2", "Done")])  # PAY-1 came damaged
+    first.finish({"updated": "2024-03-04T10:00:00+00:00"})
+    load(db, tmp_path / "landing")
+    again = Landing(tmp_path / "landing", "jira", "PAY", extract_id="20240102T000000000000Z-bbbbbbbb")
+    again.write_page("issues", [_issue("PAY-1", "In Progress")])  # the same version, fetched whole
+    again.finish({"updated": "2024-03-04T10:00:00+00:00"})
+    load(db, tmp_path / "landing")
+    assert _raw_issues(db) == [("1", "20240102T000000000000Z-bbbbbbbb", "In Progress"),
+                               ("2", "20240101T000000000000Z-aaaaaaaa", "Done")]
+    # an older fetch landing late does not undo it
+    late = Landing(tmp_path / "landing", "jira", "PAY", extract_id="20231231T000000000000Z-cccccccc")
+    late.write_page("issues", [_issue("PAY-1", None)])
+    late.finish({"updated": "2024-03-04T10:00:00+00:00"})
+    load(db, tmp_path / "landing")
+    assert _raw_issues(db)[0] == ("1", "20240102T000000000000Z-bbbbbbbb", "In Progress")
+
+
+def test_a_full_refresh_replaces_what_was_loaded_for_each_partition_it_extracted(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    first = Landing(tmp_path / "landing", "jira", "PAY", extract_id="20240101T000000000000Z-aaaaaaaa")
+    # PAY-9 damaged with a bogus, newer `updated`: only replacing the partition removes it
+    first.write_page("issues", [_issue("PAY-1", "Done"), _issue("PAY-9", None, "2099-01-01T00:00:00.000+0000")])
+    first.finish({"updated": "2024-03-04T10:00:00+00:00"})
+    other = Landing(tmp_path / "landing", "jira", "OPS", extract_id="20240101T000000000000Z-aaaaaaaa")
+    other.write_page("issues", [_issue("OPS-5", "Done")])
+    other.finish({"updated": "2024-03-04T10:00:00+00:00"})
+    load(db, tmp_path / "landing")
+    full = Landing(tmp_path / "landing", "jira", "PAY", extract_id="20240102T000000000000Z-bbbbbbbb")
+    full.write_page("issues", [_issue("PAY-1", "Done"), _issue("PAY-9", "To Do")])
+    full.finish({"updated": "2024-03-04T10:00:00+00:00"})
+    result = load(db, tmp_path / "landing", replace={"jira"})
+    assert result.replaced == {"jira__issues": 1}
+    assert _raw_issues(db) == [("1", "20240102T000000000000Z-bbbbbbbb", "Done"),
+                               ("5", "20240101T000000000000Z-aaaaaaaa", "Done"),  # OPS was not re-extracted
+                               ("9", "20240102T000000000000Z-bbbbbbbb", "To Do")]
+
+
+def test_an_incremental_load_replaces_no_partition(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    for n, extract in enumerate(["20240101T000000000000Z-aaaaaaaa", "20240102T000000000000Z-bbbbbbbb"]):
+        landing = Landing(tmp_path / "landing", "jira", "PAY", extract_id=extract)
+        landing.write_page("issues", [_issue(f"PAY-{n + 1}", "Done")])
+        landing.finish({"updated": "2024-03-04T10:00:00+00:00"})
+        assert load(db, tmp_path / "landing").replaced == {}
+    assert [r[0] for r in _raw_issues(db)] == ["1", "2"]
 
 
 def test_duckdb_threads_default_to_one_more_than_cores_and_a_bad_value_is_one_clear_error(tmp_path: Path,

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 
 from connectors.http import ConnectorError
-from pipelines import progress
+from pipelines import full_refresh, progress
 from pipelines.resources import GitHubResource, JiraResource, SourceSkipped, WarehouseResource
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy is beta in 1.13
@@ -176,8 +176,8 @@ def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
         raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
     _tell_gaps(context, "jira", source)
     landing = jira.paths().landing
-    cursors = read_cursors_retrying(warehouse.paths().warehouse)
-    every = cfg.sources.jira.reconcile_every_runs
+    cursors = full_refresh.cursors(context, "jira", read_cursors_retrying(warehouse.paths().warehouse))
+    every = 1 if "jira" in full_refresh.sources(context) else cfg.sources.jira.reconcile_every_runs
     keys = [k for k in _keys(context) if not _done_this_run(context, landing, "jira", k)]
 
     def many(keys: list[str], report: Callable[[dict], None]) -> dict[str, Any]:
@@ -197,7 +197,7 @@ def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
 
     source = github.connect()
     landing = github.paths().landing
-    cursors = read_cursors_retrying(warehouse.paths().warehouse)
+    cursors = full_refresh.cursors(context, "github", read_cursors_retrying(warehouse.paths().warehouse))
     keys = [k for k in _keys(context) if not _done_this_run(context, landing, "github", k)]
 
     def many(keys: list[str], report: Callable[[dict], None]) -> dict[str, Any]:

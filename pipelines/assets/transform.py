@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines import checks, progress
+from pipelines import checks, full_refresh, progress
 from pipelines.assets.extract import AFTER_UPSTREAM, github_extract, jira_extract, jira_site
 from pipelines.resources import WarehouseResource
 
@@ -46,7 +46,7 @@ def load(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.
     from pipelines import warehouse as wh
 
     with warehouse.connection() as con:
-        result = wh.load(con, warehouse.paths().landing,
+        result = wh.load(con, warehouse.paths().landing, replace=full_refresh.sources(context),
                          progress=lambda e: progress.emit({"stage": "load", "event": "stream", **e}))
     progress.emit({"stage": "load", "event": "done", "rows": sum(result.rows.values()), "pages": result.pages,
                    "streams": len(result.rows), "seconds": result.seconds})

@@ -1,0 +1,99 @@
+"""One run at a time per FLOWLENS_HOME: the second refuses at once, in one line naming the holder; a lock left
+by a dead process is taken over; two runs started together on a fresh or an existing home: one runs, one refuses,
+and the runs after them work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.lock import LOCK_FILE, HomeLocked, acquire
+from sandbox.generator import config_toml, generate
+from sandbox.server import Sandbox
+from tests.test_cli import ROOT, one_line_error
+
+HOLD = ("import sys, time\nfrom pipelines.lock import acquire\nheld = acquire(sys.argv[1])\n"
+        "print('held', flush=True)\ntime.sleep(600)\n")
+
+
+def holder(home: Path) -> subprocess.Popen:
+    """A process holding the lock on `home` until killed."""
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(home)], stdout=subprocess.PIPE, text=True,
+                         env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def flowlens_popen(home: Path, config: Path, env: dict[str, str]) -> subprocess.Popen:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("JIRA_", "GITHUB_", "FLOWLENS_", "DAGSTER_HOME"))}
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--config", str(config)],
+                            env=base | env | {"PYTHONPATH": str(ROOT), "FLOWLENS_HOME": str(home),
+                                              "FLOWLENS_AS_OF": "2026-01-01T00:00:00+00:00"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_held_home_is_refused_naming_the_holder_and_a_dead_holders_lock_is_taken_over(tmp_path):
+    home = tmp_path / "home"
+    p = holder(home)
+    try:
+        with pytest.raises(HomeLocked) as e:
+            acquire(home)
+        assert f"process {p.pid}," in str(e.value) and "started 20" in str(e.value) and str(home) in str(e.value)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    lock = acquire(home)  # the dead process's lock is free again; its record says who it was
+    assert lock.took_over and lock.took_over["pid"] == p.pid
+    with pytest.raises(HomeLocked):  # held by us now: another open of the file is refused too
+        acquire(home)
+    lock.release()
+    again = acquire(home)
+    assert again.took_over is None  # released cleanly: nothing to take over
+    again.release()
+
+
+def test_a_second_run_refuses_before_any_api_call_or_dagster_storage(tmp_path):
+    store = generate("small", 1)
+    home = tmp_path / "home"
+    p = holder(home)
+    try:
+        with Sandbox(store) as sb:
+            config = tmp_path / "flowlens.toml"
+            config.write_text(config_toml(store, sb.app.jira_deployment))
+            sb.app.reset_stats()
+            run = flowlens_popen(home, config, sb.env())
+            out, err = run.communicate(timeout=120)
+            served = sum(sb.app.stats.requests.values())
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    line = one_line_error(subprocess.CompletedProcess(run.args, run.returncode, out, err))
+    assert line.startswith(f"flowlens: another flowlens run holds {home} (process {p.pid}, started "), line
+    assert served == 0
+    assert sorted(x.name for x in home.iterdir()) == [LOCK_FILE]  # no Dagster storage, no warehouse touched
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_on_a_fresh_then_an_existing_home(tmp_path):
+    store = generate("small", 1)
+    home = tmp_path / "home"
+    with Sandbox(store) as sb:
+        config = tmp_path / "flowlens.toml"
+        config.write_text(config_toml(store, sb.app.jira_deployment))
+        for attempt in ("fresh", "existing"):
+            runs = [flowlens_popen(home, config, sb.env()) for _ in range(2)]
+            done = [(r, *r.communicate(timeout=900)) for r in runs]
+            ok = [d for d in done if d[0].returncode == 0]
+            refused = [d for d in done if d[0].returncode != 0]
+            assert len(ok) == 1 and len(refused) == 1, (attempt, [(d[0].returncode, d[2][-2000:]) for d in done])
+            line = one_line_error(subprocess.CompletedProcess(refused[0][0].args, 1, refused[0][1], refused[0][2]))
+            assert f"(process {ok[0][0].pid}," in line, line
+            assert "run finished" in ok[0][2]
+        assert json.loads((home / LOCK_FILE).read_text() or "{}") == {}  # released
