@@ -185,6 +185,13 @@ class Report(_Strict):
     weeks: int = Field(12, ge=1, le=520)
 
 
+class Housekeeping(_Strict):
+    # at the start of each run: landing extracts (once loaded) and Dagster run history older than this many
+    # days are removed; 0 keeps everything (pipelines/housekeeping.py)
+    landing_days: int = Field(30, ge=0)
+    run_history_days: int = Field(90, ge=0)
+
+
 class Schedule(_Strict):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -204,6 +211,7 @@ class Config(_Strict):
     publish: Publish = Field(default_factory=Publish)
     report: Report = Field(default_factory=Report)
     schedule: Schedule = Field(default_factory=Schedule)
+    housekeeping: Housekeeping = Field(default_factory=Housekeeping)
     path: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")

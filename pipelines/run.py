@@ -149,8 +149,8 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
     """Run everything once; raises ConfigError for a bad flowlens.toml (before anything runs)."""
     import dagster as dg
 
+    from pipelines import housekeeping, progress
     from pipelines import lock as home_lock
-    from pipelines import progress
     from pipelines.assets.extract import range_tags
     from pipelines.config import load_config
     from pipelines.full_refresh import tags as refresh_tags
@@ -161,7 +161,7 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
         os.environ["FLOWLENS_CONFIG"] = str(Path(config_path).absolute())
     if home:
         os.environ["FLOWLENS_HOME"] = str(Path(home).absolute())
-    load_config(config_path)  # a user mistake stops here, in one line
+    cfg = load_config(config_path)  # a user mistake stops here, in one line
     paths = Home.from_env()
     held = home_lock.acquire(paths.root)  # one run at a time: before any API call and Dagster's storage
     summary = RunSummary()
@@ -169,6 +169,8 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
     from pipelines.definitions import defs
 
     instance = instance_for(paths.root)
+    keep = cfg.housekeeping
+    housekeeping.tidy(paths.root, keep.landing_days, keep.run_history_days, instance)  # under the lock
     tags = {"flowlens/as_of": summary.as_of, "flowlens/trigger": "flowlens run"} | refresh_tags(full_refresh)
     show = Progress(out)
     unsubscribe = progress.subscribe(show)
