@@ -65,3 +65,21 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def small_store():
+    from sandbox.generator import generate
+
+    return generate("small", 1)
+
+
+@pytest.fixture(scope="session")
+def baseline_run(small_store, tmp_path_factory) -> tuple[Path, dict]:
+    """One fault-free, uninterrupted whole run against the small sandbox: (its home, its marts). Tests that
+    need an existing home copy it (shutil.copytree) rather than run again."""
+    from benchmarks.bench_reliability import baseline
+
+    work = tmp_path_factory.mktemp("reliability")
+    good = baseline(small_store, work)
+    return work / "baseline", good
