@@ -16,6 +16,7 @@ import argparse
 import io
 import json
 import os
+import queue
 import random
 import re
 import shutil
@@ -23,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,31 +90,36 @@ def run_cli(env: dict[str, str], kill_at: tuple[str, float] | None = None,
     t0 = time.monotonic()
     p = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run"], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
-    seen, killed, lines = False, False, []
-    deadline = None
-    assert p.stdout is not None
-    os.set_blocking(p.stdout.fileno(), False)
-    buf = ""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert p.stdout is not None
+        for line in p.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    seen, killed, tail, deadline = False, False, [], None
     while True:
-        chunk = p.stdout.read() or ""
-        buf += chunk
-        *done, buf = buf.split("\n")
-        for line in done:
-            lines.append(line)
+        try:
+            line = lines.get(timeout=0.02)
+        except queue.Empty:
+            line = ""
+        if line is None:
+            break
+        if line:
+            tail = (tail + [line])[-5:]
             if kill_at and not seen and PHASE_LINE[kill_at[0]].search(line):
                 seen, deadline = True, time.monotonic() + kill_at[1]
         if deadline is not None and time.monotonic() >= deadline and p.poll() is None:
             p.send_signal(signal.SIGKILL)
             killed, deadline = True, None
-        if p.poll() is not None and not chunk:
-            break
         if time.monotonic() - t0 > timeout:
             p.kill()
             raise TimeoutError(f"flowlens run took over {timeout} s")
-        time.sleep(0.02)
     p.wait()
     return {"rc": p.returncode, "killed": killed and p.returncode == -signal.SIGKILL, "phase_seen": seen,
-            "seconds": round(time.monotonic() - t0, 1), "tail": lines[-5:]}
+            "seconds": round(time.monotonic() - t0, 1), "tail": tail}
 
 
 def fault_runs(store: Any, good: dict, rates: list[float], seeds: list[int], workdir: Path,
@@ -145,15 +152,18 @@ def fault_runs(store: Any, good: dict, rates: list[float], seeds: list[int], wor
 
 def kill_runs(store: Any, good: dict, kills: int, seed: int, workdir: Path,
               check: Callable[[bool, str], None] | None = None,
-              phases: tuple[str, ...] = PHASES) -> list[dict]:
+              phases: tuple[str, ...] = PHASES, start_from: Path | None = None) -> list[dict]:
     """`kills` SIGKILLs at random moments, cycling through the phases; after each, an uninterrupted run whose
     marts must equal `good` with no temporary file left. Extract kills start from an empty home (the first
-    run's long extract), the others from the home as the previous rerun left it."""
+    run's long extract), the others from the home as the previous rerun left it (at first: a copy of
+    `start_from`, a home after a whole run, else an empty one)."""
     from pipelines.housekeeping import temp_files
     from sandbox.server import Sandbox
 
     rng = random.Random(seed)
     home = workdir / "killed"
+    if start_from is not None:
+        shutil.copytree(start_from, home)
     out = []
     with Sandbox(store) as sb:
         _, env = prepare(home, sb, store)
