@@ -48,15 +48,17 @@ def _full_refresh(value: str) -> tuple[str, ...]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines import lock as home_lock
     from pipelines.config import ConfigError
     from pipelines.resources import Home
     from pipelines.run import format_summary, run_all
 
     try:
-        missing = _sources_missing(args.config)
-        if missing:
-            return _fail(missing)
-        summary = run_all(args.config, full_refresh=args.full_refresh)
+        with home_lock.acquire(home_lock.home_from_env()):  # at once, before Dagster is even imported
+            missing = _sources_missing(args.config)
+            if missing:
+                return _fail(missing)
+            summary = run_all(args.config, full_refresh=args.full_refresh)
     except ConfigError as e:
         return _fail(str(e))
     print(format_summary(summary, Home.from_env().root), file=sys.stderr)

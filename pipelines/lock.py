@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Self
 
 LOCK_FILE = "run.lock"
+_HELD: dict[str, HomeLock] = {}  # by home: a process that holds it may take it again (nested calls)
 
 
 class HomeLocked(Exception):
@@ -30,10 +31,12 @@ class HomeLock:
     `took_over`: the record of a run that died holding it, if one did."""
 
     def __init__(self, path: Path, fd: int, took_over: dict[str, Any] | None) -> None:
-        self.path, self._fd, self.took_over = path, fd, took_over
+        self.path, self._fd, self.took_over, self.depth = path, fd, took_over, 1
 
     def release(self) -> None:
-        if self._fd is not None:
+        self.depth -= 1
+        if self.depth <= 0 and self._fd is not None:
+            _HELD.pop(str(self.path), None)
             fd, self._fd = self._fd, None
             os.ftruncate(fd, 0)  # a record left in the file means its process died holding the lock
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -46,6 +49,7 @@ class HomeLock:
         self.release()
 
     def __del__(self) -> None:
+        self.depth = 0
         self.release()
 
 
@@ -65,12 +69,27 @@ def describe(info: dict[str, Any]) -> str:
     return f"process {info.get('pid', '?')}{where}, started {info.get('started', '?')}{cmd}"
 
 
+def home_from_env() -> Path:
+    """FLOWLENS_HOME as a run resolves it (pipelines.resources.Home), without importing Dagster."""
+    return Path(os.environ.get("FLOWLENS_HOME") or "var").absolute()
+
+
 def acquire(home: str | os.PathLike) -> HomeLock:
-    """Lock `home` for this run, at once or never: HomeLocked names the run holding it."""
-    root = Path(home)
-    root.mkdir(parents=True, exist_ok=True)
+    """Lock `home` for this run, at once or never: HomeLocked names the run holding it. In a process that
+    already holds it, the same lock is returned (each acquire wants its release)."""
+    root = Path(home).absolute()
     path = root / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    if (held := _HELD.get(str(path))) is not None:
+        held.depth += 1
+        return held
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        from pipelines.config import ConfigError
+
+        raise ConfigError(f"FLOWLENS_HOME {root}: cannot make or write {LOCK_FILE} there ({e.strerror}); set "
+                          "FLOWLENS_HOME to a folder this user can write") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -87,4 +106,5 @@ def acquire(home: str | os.PathLike) -> HomeLock:
           "command": " ".join(["flowlens", *sys.argv[1:]]) if Path(sys.argv[0]).name == "flowlens" else None}
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(me).encode(), 0)
-    return HomeLock(path, fd, previous or None)
+    _HELD[str(path)] = lock = HomeLock(path, fd, previous or None)
+    return lock

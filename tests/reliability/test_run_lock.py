@@ -51,12 +51,30 @@ def test_a_held_home_is_refused_naming_the_holder_and_a_dead_holders_lock_is_tak
         p.wait()
     lock = acquire(home)  # the dead process's lock is free again; its record says who it was
     assert lock.took_over and lock.took_over["pid"] == p.pid
-    with pytest.raises(HomeLocked):  # held by us now: another open of the file is refused too
-        acquire(home)
+    assert acquire(home) is lock  # this process may take it again (the CLI, then run_all)
     lock.release()
+    assert refused_elsewhere(home)  # still held: one release per acquire
+    lock.release()
+    assert not refused_elsewhere(home)
     again = acquire(home)
     assert again.took_over is None  # released cleanly: nothing to take over
     again.release()
+
+
+def refused_elsewhere(home: Path) -> bool:
+    """Whether another process is refused the lock on `home` now."""
+    code = "import sys\nfrom pipelines.lock import HomeLocked, acquire\ntry:\n    acquire(sys.argv[1])\n" \
+           "except HomeLocked:\n    sys.exit(3)\n"
+    return subprocess.run([sys.executable, "-c", code, str(home)], env=os.environ | {"PYTHONPATH": str(ROOT)},
+                          timeout=300, check=False).returncode == 3
+
+
+def test_a_home_that_cannot_hold_the_lock_is_one_line(tmp_path):
+    from pipelines.config import ConfigError
+
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"^FLOWLENS_HOME .*file: cannot make or write run.lock there"):
+        acquire(tmp_path / "file")
 
 
 def test_a_second_run_refuses_before_any_api_call_or_dagster_storage(tmp_path):
