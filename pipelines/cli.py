@@ -38,27 +38,24 @@ def _sources_missing(config: str | None) -> str | None:
     return "no source to extract: " + "; ".join(notes)
 
 
-def _full_refresh(value: str) -> tuple[str, ...]:
-    from pipelines.full_refresh import parse
-
-    try:
-        return parse(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e).removeprefix("--full-refresh: ")) from None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines import lock as home_lock
     from pipelines.config import ConfigError
+    from pipelines.full_refresh import parse as parse_full_refresh
     from pipelines.resources import Home
     from pipelines.run import format_summary, run_all
 
+    try:
+        refresh = parse_full_refresh(args.full_refresh) if args.full_refresh is not None else ()
+    except ValueError as e:
+        print(f"flowlens: {e}", file=sys.stderr)
+        return 2
     try:
         with home_lock.acquire(home_lock.home_from_env()):  # at once, before Dagster is even imported
             missing = _sources_missing(args.config)
             if missing:
                 return _fail(missing)
-            summary = run_all(args.config, full_refresh=args.full_refresh)
+            summary = run_all(args.config, full_refresh=refresh)
     except ConfigError as e:
         return _fail(str(e))
     print(format_summary(summary, Home.from_env().root), file=sys.stderr)
@@ -208,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("run", help="extract, load, transform, publish and report once, with progress")
     _add_config(p)
-    p.add_argument("--full-refresh", nargs="?", const=("jira", "github"), default=None, type=_full_refresh, metavar="SOURCE",
+    p.add_argument("--full-refresh", nargs="?", const="all", default=None, metavar="SOURCE",
                    help="re-extract everything (or only jira / github) and replace what was loaded")
     p = sub.add_parser("demo", help="run everything against a local sandbox and print the headline metrics")
     p.add_argument("--scale", choices=("small", "medium"), default="small", help="sandbox size (default small)")

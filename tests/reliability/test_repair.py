@@ -75,6 +75,7 @@ def test_a_full_refresh_repairs_what_an_incremental_run_keeps(tmp_path, monkeypa
 
 
 def test_full_refresh_names_only_known_sources(tmp_path):
-    line = one_line_error(flowlens("run", "--full-refresh", "gitlab", env={"FLOWLENS_HOME": str(tmp_path)},
-                                   cwd=tmp_path))
-    assert "gitlab" in line and "jira" in line and "github" in line
+    proc = flowlens("run", "--full-refresh", "gitlab", env={"FLOWLENS_HOME": str(tmp_path)}, cwd=tmp_path)
+    line = one_line_error(proc)
+    assert line.startswith("flowlens: --full-refresh: unknown source 'gitlab'") and "jira, github" in line
+    assert proc.returncode == 2
