@@ -62,8 +62,23 @@ class JiraSource(_Strict):
     jql: str | None = None
     overlap_minutes: int = Field(10, ge=0)
     reconcile_every_runs: int = Field(7, ge=1)
+    # What names an issue in a pull request's branch, title or body (matched case-insensitively; the whole
+    # match is the key). Default: the Jira key syntax, word-bounded; only keys of synced issues link.
+    issue_key_pattern: str | None = None
 
     _ca = field_validator("ca_bundle")(_check_file)
+
+    @field_validator("issue_key_pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise ValueError(f"not a regular expression: {e}") from None
+            if re.search(r"\(\?[=!<]|\\[1-9]", value):
+                raise ValueError("lookarounds and back-references are not supported (RE2 syntax)")
+        return value
 
 
 class GithubSource(_Strict):

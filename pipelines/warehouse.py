@@ -300,7 +300,8 @@ def _fill_config(con: duckdb.DuckDBPyConnection, cfg: Config, as_of: datetime) -
     put("calendars", [(name, c.timezone, [WEEKDAYS.index(d) + 1 for d in c.workdays],
                        c.hours[0], c.hours[1]) for name, c in cals.items()])
     put("holidays", [(name, h) for name, c in cals.items() for h in c.holidays])
-    put("settings", [("min_group_size", str(cfg.privacy.min_group_size))])
+    put("settings", [("min_group_size", str(cfg.privacy.min_group_size))]
+        + [("issue_key_pattern", cfg.sources.jira.issue_key_pattern)] * bool(cfg.sources.jira.issue_key_pattern))
 
 
 def run_models(path: duckdb.DuckDBPyConnection | str | os.PathLike, config: Config | None = None,

@@ -596,7 +596,8 @@ def mixed_org(org: Org) -> None:
             (t + 2 * H, "ana", [st("In Progress", "In Review"), asg("ana", "bob")]),
             (t + 3 * H, "bob", [st("In Review", "Needs Decision"), flag(True)]),
             (t + 5 * H, "cto", [st("Needs Decision", "Done"), flag(False)]),
-        ] + ([(t + 6 * H, "ana", [st("Done", "In Progress")])] if n % 2 else []))
+        ] + ([(t + 6 * H, "ana", [st("Done", "In Progress")])] if n % 2 else [])
+          + ([(t + H, "ana", [link("PAY-2")])] if n == 2 else []))
         org.pr(REPO, 100 + n, "ana", t, [
             ev("review_requested", t + H, "ana", reviewer="bob"),
             ev("review_requested", t + H, "ana", team="payments"),
@@ -605,6 +606,7 @@ def mixed_org(org: Org) -> None:
             ev("review_requested", t + 3 * H, "ana", reviewer="bob"),
             ev("reviewed", t + 4 * H, "bob", state="approved"),
         ] + ([ev("merged", t + 5 * H, "ana"), ev("closed", t + 5 * H, "ana")] if n % 3 else []))
+        org.pulls[REPO][-1]["title"] = f"PAY-{n + 1}: change {n}"  # implements the issue (marts.item_links)
 
 
 def test_every_table_key_is_unique_and_every_mart_documented(org: Org, tmp_path: Path) -> None:

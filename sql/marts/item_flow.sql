@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, core.github_events, staging.stg_github__pull_requests, marts.handoffs, marts.approval_waits, marts.decision_waits, marts.reversals, marts.wait_intervals, core.calendar_intervals, core.calendar_hours
+-- depends_on: marts.item_links, marts.dependency_waits, core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, core.github_events, staging.stg_github__pull_requests, marts.handoffs, marts.approval_waits, marts.decision_waits, marts.reversals, marts.wait_intervals, core.calendar_intervals, core.calendar_hours
 -- key: item_id
 create or replace table marts.item_flow as
 with as_of as (
@@ -214,6 +214,125 @@ pr_reviews as (
     group by r.item_id, r.ready_at
 ),
 
+pull_links as (
+    -- the pull requests whose review waits count for an item: those implementing a Jira issue; a pull request's own
+    select item_id, linked_item_id as pull_id from marts.item_links where link_kind = 'implemented_by'
+    union all
+    select item_id, item_id from items where kind = 'pull_request'
+),
+
+link_counts as (
+    select item_id, count(*) as linked_pull_requests
+    from marts.item_links
+    where link_kind = 'implemented_by'
+    group by item_id
+),
+
+first_linked_pull as (
+    -- the first pull request (by creation) implementing a Jira issue
+    select l.item_id, arg_min_null(pr.ready_at, (p.created_at, p.item_id)) as ready_at,
+        arg_min_null(pr.first_review_at, (p.created_at, p.item_id)) as first_review_at
+    from marts.item_links as l
+    join items as p on p.item_id = l.linked_item_id
+    join pr_reviews as pr on pr.item_id = l.linked_item_id
+    where l.link_kind = 'implemented_by'
+    group by l.item_id
+),
+
+review_pieces as (
+    -- review waits of the item's pull requests ('review'), and those with its own approval waits ('chain'), cut
+    -- to the item's cycle
+    select pl.item_id, greatest(aw.requested_at, w.started_at) as started_at,
+        least(coalesce(aw.decided_at, (select as_of from as_of)), w.ends_at) as ended_at
+    from pull_links as pl
+    join window_ as w using (item_id)
+    join marts.approval_waits as aw
+        on aw.item_id = pl.pull_id and aw.source_kind = 'github_review'
+        and aw.requested_at < w.ends_at and coalesce(aw.decided_at, (select as_of from as_of)) > w.started_at
+),
+
+approval_pieces as (
+    select 'review' as measure, * from review_pieces
+    union all
+    select 'chain', * from review_pieces
+    union all
+    select 'chain', aw.item_id, greatest(aw.requested_at, w.started_at),
+        least(coalesce(aw.decided_at, (select as_of from as_of)), w.ends_at)
+    from marts.approval_waits as aw
+    join window_ as w using (item_id)
+    where aw.source_kind <> 'github_review'
+        and aw.requested_at < w.ends_at and coalesce(aw.decided_at, (select as_of from as_of)) > w.started_at
+),
+
+approval_union as (
+    -- union, never the sum: overlapping waits (two pull requests, a review and a status approval) count once
+    select measure, item_id, min(started_at) as started_at, max(ended_at) as ended_at
+    from (
+        select *, sum(is_new) over (partition by measure, item_id order by started_at, ended_at) as island
+        from (
+            select *, case when started_at <= max(ended_at) over (
+                partition by measure, item_id order by started_at, ended_at
+                rows between unbounded preceding and 1 preceding
+            ) then 0 else 1 end as is_new
+            from approval_pieces
+        )
+    )
+    group by measure, item_id, island
+),
+
+review_stats as (
+    select
+        r.item_id,
+        sum(epoch(r.ended_at) - epoch(r.started_at)) filter (where r.measure = 'review') as review_wait_s,
+        sum(core.worked(e, r.ended_at) - core.worked(s, r.started_at)) filter (where r.measure = 'review')
+            as review_wait_business_s,
+        sum(epoch(r.ended_at) - epoch(r.started_at)) filter (where r.measure = 'chain') as approval_chain_wait_s,
+        sum(core.worked(e, r.ended_at) - core.worked(s, r.started_at)) filter (where r.measure = 'chain')
+            as approval_chain_wait_business_s
+    from approval_union as r
+    join items using (item_id)
+    left join core.calendar_hours as s on s.calendar = items.calendar and s.hour_no = core.hour_no(r.started_at)
+    left join core.calendar_hours as e on e.calendar = items.calendar and e.hour_no = core.hour_no(r.ended_at)
+    group by r.item_id
+),
+
+pull_approvals as (
+    -- approving reviews by someone other than the author or a bot: one step per pull request and approver
+    select distinct item_id, actor_id
+    from core.github_events
+    where event = 'reviewed' and review_state = 'approved' and not actor_is_bot
+        and not coalesce(actor_is_author, false) and actor_id is not null
+),
+
+chain_steps as (
+    -- the approval steps an item passed, each once: its approved status-approval visits and JSM approvals
+    -- (approval_waits counts a JSM approval overlapping a visit once), and the approvals of its pull requests
+    select item_id, concat_ws(':', source_kind, event_ord, requested_of) as step, decided_by as approvers
+    from marts.approval_waits
+    where source_kind <> 'github_review' and outcome = 'approved'
+    union all
+    select pl.item_id, pl.pull_id || ':' || pa.actor_id, pa.actor_id
+    from pull_links as pl
+    join pull_approvals as pa on pa.item_id = pl.pull_id
+),
+
+chain_stats as (
+    select item_id, count(distinct step) as approval_chain_length,
+        count(distinct trim(approver)) filter (where approver is not null) as approvers
+    from chain_steps, unnest(coalesce(string_split(approvers, ','), [null])) as a(approver)
+    group by item_id
+),
+
+undeclared as (
+    -- undeclared dependencies (disjoint per item: one holder and one status at a time), cut to the cycle
+    select d.item_id, sum(epoch(least(d.ended_at, w.ends_at)) - epoch(greatest(d.started_at, w.started_at)))
+        as undeclared_dependency_s
+    from marts.dependency_waits as d
+    join window_ as w using (item_id)
+    where not d.declared and d.started_at < w.ends_at and d.ended_at > w.started_at
+    group by d.item_id
+),
+
 joined as (
     select
         items.item_id, items.source, items.kind, items.project, items.team, items.title, items.created_at,
@@ -241,8 +360,17 @@ joined as (
         coalesce(rc.reversals, 0) as reversals,
         case when coalesce(cycle.current_state, '') <> 'done'
             then epoch((select as_of from as_of)) - epoch(items.created_at) end as age_s,
-        epoch(pr.first_review_at) - epoch(pr.ready_at) as time_to_first_review_s,
+        epoch(coalesce(pr.first_review_at, flp.first_review_at)) - epoch(coalesce(pr.ready_at, flp.ready_at))
+            as time_to_first_review_s,
         epoch(pr.first_approval_at) - epoch(pr.ready_at) as time_to_approval_s,
+        coalesce(lc.linked_pull_requests, 0) as linked_pull_requests,
+        coalesce(rs.review_wait_s, 0) as review_wait_s,
+        coalesce(rs.review_wait_business_s, 0) as review_wait_business_s,
+        coalesce(ud.undeclared_dependency_s, 0) as undeclared_dependency_s,
+        coalesce(cs.approval_chain_length, 0) as approval_chain_length,
+        coalesce(cs.approvers, 0) as approvers,
+        coalesce(rs.approval_chain_wait_s, 0) as approval_chain_wait_s,
+        coalesce(rs.approval_chain_wait_business_s, 0) as approval_chain_wait_business_s,
         items.calendar
     from items
     left join cycle using (item_id)
@@ -255,6 +383,11 @@ joined as (
     left join pr_reviews as pr using (item_id)
     left join owner_counts as oc using (item_id)
     left join team_counts as tc using (item_id)
+    left join link_counts as lc using (item_id)
+    left join first_linked_pull as flp using (item_id)
+    left join review_stats as rs using (item_id)
+    left join undeclared as ud using (item_id)
+    left join chain_stats as cs using (item_id)
 )
 
 select
@@ -303,7 +436,15 @@ comment on column marts.item_flow.decision_wait_business_s is 'Sum of decision w
 comment on column marts.item_flow.blocked_s is 'Length of the union of blocked-status, flag and dependency pieces within the cycle (seconds).';
 comment on column marts.item_flow.reversals is 'Number of reversals (marts.reversals).';
 comment on column marts.item_flow.age_s is 'as_of - created_at for items not done.';
-comment on column marts.item_flow.time_to_first_review_s is 'Pull requests: first ready-for-review moment to first review by anyone but the author or a bot.';
+comment on column marts.item_flow.time_to_first_review_s is 'Pull requests: first ready-for-review moment to first review by anyone but the author or a bot; Jira issues: that of the first pull request implementing it (marts.item_links).';
+comment on column marts.item_flow.linked_pull_requests is 'Jira issues: number of pull requests implementing it (marts.item_links).';
+comment on column marts.item_flow.review_wait_s is 'Union (never the sum) of the review waits of the item''s pull requests (its own, or those implementing the Jira issue) within its cycle (calendar seconds).';
+comment on column marts.item_flow.undeclared_dependency_s is 'Seconds within the cycle the item waited while handed to another team''s member, no dependency declared (marts.dependency_waits).';
+comment on column marts.item_flow.approval_chain_length is 'Approval steps passed, each once: approved approval-state visits and JSM approvals, and approvals (one per pull request and approver) of its pull requests.';
+comment on column marts.item_flow.approvers is 'Distinct people who gave those approvals.';
+comment on column marts.item_flow.approval_chain_wait_s is 'Union of the item''s own approval waits and its pull requests'' review waits within its cycle (calendar seconds).';
+comment on column marts.item_flow.approval_chain_wait_business_s is 'approval_chain_wait_s in working seconds.';
+comment on column marts.item_flow.review_wait_business_s is 'review_wait_s in working seconds of the item team''s calendar.';
 comment on column marts.item_flow.time_to_approval_s is 'Pull requests: first ready-for-review moment to first approval.';
 comment on column marts.item_flow.flow_efficiency is 'active_s / (active_s + waiting_s).';
 comment on column marts.item_flow.cycle_business_s is 'The cycle in working seconds of the team calendar.';

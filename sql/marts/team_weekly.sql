@@ -1,4 +1,4 @@
--- depends_on: marts.item_flow, marts.approval_waits, marts.decision_waits, core.teams
+-- depends_on: marts.decisions, marts.item_flow, marts.approval_waits, marts.decision_waits, core.teams
 -- key: team, week_start
 create or replace table marts.team_weekly as
 with as_of as (
@@ -35,7 +35,9 @@ finished as (
         sum(bounces) / nullif(sum(handoffs), 0) as bounce_rate,
         sum(blocked_s) / nullif(sum(cycle_s), 0) as blocked_share,
         sum(active_s) / nullif(sum(active_s) + sum(waiting_s), 0) as flow_efficiency,
-        sum(reversals) / count(*) as reversal_rate
+        sum(reversals) / count(*) as reversal_rate,
+        quantile_cont(approval_chain_length, 0.85) as approval_chain_p85,
+        avg((approval_chain_length >= 2)::int) as stacked_approval_share
     from items
     where finished_at is not null
     group by all
@@ -64,6 +66,16 @@ decisions as (
     from marts.decision_waits as d
     join items using (item_id)
     where d.decided_at is not null
+    group by all
+),
+
+escalations as (
+    -- decisions and approvals made outside both the owning team and the requester's team, by week of the decision
+    select coalesce(p.public_team, d.owner_team) as team, date_trunc('week', d.decided_at)::date as week_start,
+        count(*) as escalations
+    from marts.decisions as d
+    left join public_teams as p on p.team = d.owner_team
+    where d.is_escalation
     group by all
 ),
 
@@ -122,6 +134,7 @@ weeks as (
     union select team, week_start from approvals
     union select team, week_start from decisions
     union select team, week_start from in_progress
+    union select team, week_start from escalations
 )
 
 select
@@ -138,12 +151,15 @@ select
     coalesce(in_progress.mean_wip, 0) as mean_wip,
     finished.reversal_rate,
     coalesce(approvals.approvals_decided, 0) as approvals_decided,
-    coalesce(decisions.decisions_made, 0) as decisions_made
+    coalesce(decisions.decisions_made, 0) as decisions_made,
+    finished.approval_chain_p85, finished.stacked_approval_share,
+    coalesce(escalations.escalations, 0) as escalations
 from weeks
 left join finished using (team, week_start)
 left join approvals using (team, week_start)
 left join decisions using (team, week_start)
 left join in_progress using (team, week_start)
+left join escalations using (team, week_start)
 order by weeks.team, weeks.week_start
 ;
 
@@ -171,3 +187,6 @@ comment on column marts.team_weekly.mean_wip is 'Mean number of items in progres
 comment on column marts.team_weekly.reversal_rate is 'Reversals per finished item.';
 comment on column marts.team_weekly.approvals_decided is 'Approval waits decided in the week.';
 comment on column marts.team_weekly.decisions_made is 'Decision waits decided in the week.';
+comment on column marts.team_weekly.approval_chain_p85 is '85th percentile (continuous) of approval_chain_length over the items finished in the week.';
+comment on column marts.team_weekly.stacked_approval_share is 'Share of the items finished in the week with two or more approval steps (approvals stacked for safety).';
+comment on column marts.team_weekly.escalations is 'Decisions and approvals made in the week by someone outside both the owning team and the requester''s team (marts.decisions.is_escalation).';

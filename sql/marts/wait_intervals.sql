@@ -1,4 +1,4 @@
--- depends_on: core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, marts.approval_waits, marts.decision_waits, core.calendar_intervals, core.calendar_hours, core.teams, core.memberships
+-- depends_on: marts.item_links, core.work_items, core.status_intervals, core.ownership_intervals, core.blocked_pieces, marts.approval_waits, marts.decision_waits, core.calendar_intervals, core.calendar_hours, core.teams, core.memberships
 -- key: item_id, cause, started_at, waited_on
 create or replace table marts.wait_intervals as
 with as_of as (
@@ -55,6 +55,42 @@ blocked as (
     asof left join owners as o on o.item_id = b.waited_on_item and o.started_at <= b.started_at
 ),
 
+linked_review_pieces as (
+    -- a Jira issue in an approval or queue state while a pull request implementing it has an open review
+    -- request: the issue waits on that reviewer (issue 16)
+    select
+        l.item_id, aw.requested_of as waited_on, aw.requested_of_team as waited_on_team,
+        greatest(si.entered_at, aw.requested_at) as started_at,
+        least(si.exited_at, coalesce(aw.decided_at, (select as_of from as_of))) as ended_at,
+        si.is_open and aw.is_open as is_open
+    from marts.item_links as l
+    join core.status_intervals as si on si.item_id = l.item_id and si.state in ('approval', 'queue')
+    join marts.approval_waits as aw
+        on aw.item_id = l.linked_item_id and aw.source_kind = 'github_review'
+        and aw.requested_at < si.exited_at and coalesce(aw.decided_at, (select as_of from as_of)) > si.entered_at
+    where l.link_kind = 'implemented_by'
+),
+
+linked_review_islands as (
+    -- two pull requests asking the same reviewer at once are one wait on them (islands per issue and reviewer)
+    select *, sum(is_new) over (partition by item_id, waited_on order by started_at, ended_at) as island
+    from (
+        select *, case when started_at <= max(ended_at) over (
+            partition by item_id, waited_on order by started_at, ended_at
+            rows between unbounded preceding and 1 preceding
+        ) then 0 else 1 end as is_new
+        from linked_review_pieces
+        where ended_at > started_at
+    )
+),
+
+linked_reviews as (
+    select item_id, 'review', min(started_at), max(ended_at), waited_on, arg_min(waited_on_team, started_at),
+        bool_or(is_open)
+    from linked_review_islands
+    group by item_id, waited_on, island
+),
+
 unowned as (
     select o.item_id, 'unowned', greatest(o.started_at, si.entered_at), least(o.ended_at, si.exited_at),
         null, null, o.is_open and si.is_open
@@ -69,6 +105,7 @@ unowned as (
 unioned as (
     select * from queue
     union all select * from approvals
+    union all select * from linked_reviews
     union all select * from decisions
     union all select * from blocked
     union all select * from unowned
@@ -95,7 +132,7 @@ left join core.calendar_hours as e
 
 comment on table marts.wait_intervals is 'The wait ledger: every interval an item waits on someone or something. Start here: what do we wait for, and on whom?';
 comment on column marts.wait_intervals.item_id is 'jira:<issue key> or github:<owner>/<repo>#<number>.';
-comment on column marts.wait_intervals.cause is 'queue, approval, review, decision, blocked, dependency or unowned.';
+comment on column marts.wait_intervals.cause is 'queue, approval, review, decision, blocked, dependency or unowned. review on a Jira issue: a linked pull request waits on a reviewer while the issue is in an approval or queue state.';
 comment on column marts.wait_intervals.started_at is 'Start of the wait (UTC).';
 comment on column marts.wait_intervals.ended_at is 'End of the wait, or as_of while open.';
 comment on column marts.wait_intervals.waited_on is 'Whom or what was waited on: a person or GitHub team id, the blocking item (dependency, or a blocked status or flag with an open "is blocked by" link); null when unknown (docs/metrics-rulings.md).';

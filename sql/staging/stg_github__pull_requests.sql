@@ -17,7 +17,8 @@ parsed as (
             "created_at": "VARCHAR", "updated_at": "VARCHAR", "closed_at": "VARCHAR", "merged_at": "VARCHAR",
             "merged_by": {"login": "VARCHAR"}, "draft": "BOOLEAN", "state": "VARCHAR",
             "labels": [{"name": "VARCHAR"}], "requested_reviewers": [{"login": "VARCHAR"}],
-            "requested_teams": [{"slug": "VARCHAR"}], "base": {"repo": {"full_name": "VARCHAR"}}
+            "requested_teams": [{"slug": "VARCHAR"}], "base": {"repo": {"full_name": "VARCHAR"}},
+            "head": {"ref": "VARCHAR"}, "body": "VARCHAR"
         }') as p
     from latest
 ),
@@ -34,6 +35,8 @@ select
     p.number as number,
     'github:' || repository || '#' || p.number as item_id,
     p.title as title,
+    p.head.ref as head_ref,
+    p.body as body,
     p.user.login as author_login,
     p.created_at::timestamptz as created_at,
     p.updated_at::timestamptz as updated_at,
