@@ -72,7 +72,7 @@ COMPACT: dict[str, dict] = {
     "pull_requests": {"url": 1, "id": 1, "node_id": 1, "html_url": 1, "number": 1, "state": 1, "locked": 1,
                       "title": 1, "user": _USER, "created_at": 1, "updated_at": 1, "closed_at": 1, "merged_at": 1,
                       "assignee": _USER, "assignees": [_USER], "requested_reviewers": [_USER],
-                      "requested_teams": [_TEAM], "labels": [_LABEL], "draft": 1, "head": {"ref": 1},
+                      "requested_teams": [_TEAM], "labels": [_LABEL], "draft": 1, "head": {"ref": 1}, "body": 1,
                       "base": {"ref": 1, "repo": {"full_name": 1}}, "merged": 1, "merged_by": _USER},
     "issues": {"url": 1, "id": 1, "node_id": 1, "html_url": 1, "number": 1, "title": 1, "user": _USER, "state": 1,
                "state_reason": 1, "locked": 1, "labels": [_LABEL], "assignee": _USER, "assignees": [_USER],

@@ -103,7 +103,7 @@ _ISSUE_TYPES = ", ".join(ISSUE_ITEM_TYPES)
 _ITEMS = """
 fragment PullF on PullRequest {
   id fullDatabaseId number title url state isDraft locked merged
-  createdAt updatedAt closedAt mergedAt headRefName baseRefName
+  createdAt updatedAt closedAt mergedAt headRefName baseRefName body
   author { ...ActorF }
   mergedBy { ...ActorF }
   assignees(first: 20) { nodes { id databaseId login url } }
@@ -374,7 +374,7 @@ def map_pull(node: dict[str, Any], repo: str, api_url: str = "https://api.github
         "closed_at": node.get("closedAt"), "merged_at": node.get("mergedAt"),
         "assignee": assignees[0] if assignees else None, "assignees": assignees,
         "requested_reviewers": requested_users, "requested_teams": requested_teams, "labels": _labels(node),
-        "draft": node.get("isDraft"), "head": {"ref": node.get("headRefName")},
+        "draft": node.get("isDraft"), "head": {"ref": node.get("headRefName")}, "body": node.get("body") or None,
         "base": {"ref": node.get("baseRefName"), "repo": {"full_name": repo}},
         "merged": bool(node.get("merged")), "merged_by": map_user(node.get("mergedBy")),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import random
 from datetime import datetime, timedelta
@@ -335,6 +336,42 @@ class PullWalk:
             self.ev("review_requested", self.login, requested_reviewer=login)
         elif not login:
             self.request()
+
+
+LINKED_SHARE = 0.35  # pull requests that name a Jira issue (a share of the issues get one, some two)
+OTHER_TEAM_SHARE = 0.15  # of those, an issue of another team than the repository's
+
+
+class IssueKeys:
+    """The Jira issues a pull request may implement: (created, key, team), oldest first."""
+
+    def __init__(self, issues: list[tuple[datetime, str, str]]) -> None:
+        self.issues = sorted(issues)
+        self.times = [x[0] for x in self.issues]
+
+    def pick(self, rng: random.Random, before: datetime, team: str) -> str | None:
+        """A recent issue created before `before`: mostly of `team`, sometimes of another team."""
+        recent = self.issues[max(0, bisect.bisect_left(self.times, before) - 60):bisect.bisect_left(self.times, before)]
+        other = rng.random() < OTHER_TEAM_SHARE
+        cands = [x[1] for x in recent if (x[2] != team) == other]
+        return rng.choice(cands) if cands else None
+
+
+def name_issue(pull: GhPull, rng: random.Random, keys: IssueKeys, team: str) -> None:
+    """Maybe make `pull` name a Jira issue in its branch (as typed: sometimes lower case), title or body."""
+    if pull.author.endswith("[bot]") or rng.random() >= LINKED_SHARE:
+        return
+    key = keys.pick(rng, pull.created_at, team)
+    if key is None:
+        return
+    where = rng.random()
+    if where < 0.5:
+        typed = key.lower() if rng.random() < 0.3 else key
+        pull.head_ref = f"{pull.author}/{typed}-{pull.title.split()[-1].lower()}"
+    elif where < 0.85:
+        pull.title = f"{key}: {pull.title}"
+    else:
+        pull.body = f"{pull.title}.\n\nCloses {key}"
 
 
 def _archived_limit(repo: GhRepo, now: datetime) -> datetime:

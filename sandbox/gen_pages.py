@@ -33,7 +33,7 @@ from landing_format import (
     timeline_record,
 )
 from sandbox import github_api, jira_api
-from sandbox.gen_github import build_gh_issue, build_pull
+from sandbox.gen_github import IssueKeys, build_gh_issue, build_pull, name_issue
 from sandbox.gen_jira import build_issue, item, pick_issuetype
 from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, SCALES, Org, build_org
 from sandbox.model import GhIssue, GhPull, GhRepo, JiraHistory, JiraIssue, JiraLink, Store
@@ -164,19 +164,13 @@ def _link(org: Org, rng: random.Random, issue: JiraIssue, recent: deque, n: int)
     return True
 
 
-def write_jira(org: Org, store: Store, root: Path, scale: str, seed: int, n: int) -> tuple[int, int]:
-    """Stream the Jira issues project by project; returns (histories, change items)."""
+def _jira_plan(org: Org, scale: str, seed: int, n: int):
+    """The Jira issues write_jira makes, in order: (i, x, project, team, key, created)."""
     keys = [p[0] for p in PROJECTS]
     weights = [PROJECT_WEIGHTS[k] for k in keys]
-    pindex = {k: i for i, k in enumerate(keys)}
-    outs = {k: JiraPages(root, store, k) for k in keys}
     counters = {k: 0 for k in keys}
-    epics: dict[str, list] = {k: [] for k in keys}
-    recent: deque = deque(maxlen=300)
     prng = random.Random(f"pages-jira-projects:{scale}:{seed}")
-    lrng = random.Random(f"pages-links:{scale}:{seed}")
     span = org.now - org.start
-    histories = items = links = 0
     prev = org.start
     for i, x in enumerate(_sorted_times(org, f"pages-jira:{scale}:{seed}", n)):
         project = prng.choices(keys, weights)[0]
@@ -184,9 +178,21 @@ def write_jira(org: Org, store: Store, root: Path, scale: str, seed: int, n: int
         t = org.clock(org.members_at(team, org.start + span * x)[0]).add(org.start + span * x, 0)
         created = max(prev, min(t, org.now - timedelta(minutes=5)))
         prev = created
-        rng = random.Random(f"jira:{scale}:{seed}:{i}")
         counters[project] += 1
-        key = f"{project}-{counters[project]}"
+        yield i, x, project, team, f"{project}-{counters[project]}", created
+
+
+def write_jira(org: Org, store: Store, root: Path, scale: str, seed: int, n: int) -> tuple[int, int]:
+    """Stream the Jira issues project by project; returns (histories, change items)."""
+    keys = [p[0] for p in PROJECTS]
+    pindex = {k: i for i, k in enumerate(keys)}
+    outs = {k: JiraPages(root, store, k) for k in keys}
+    epics: dict[str, list] = {k: [] for k in keys}
+    recent: deque = deque(maxlen=300)
+    lrng = random.Random(f"pages-links:{scale}:{seed}")
+    histories = items = links = 0
+    for i, x, project, team, key, created in _jira_plan(org, scale, seed, n):
+        rng = random.Random(f"jira:{scale}:{seed}:{i}")
         itype = pick_issuetype(rng, project)
         churn = 0
         if x < 0.35 and project != "OPS" and itype != "Epic" and rng.random() < 0.0375:
@@ -270,8 +276,11 @@ def land_store(store: Store, root: Path, deployment: str = "cloud", jira_base: s
 
 
 def write_github(org: Org, store: Store, root: Path, scale: str, seed: int, n_pulls: int,
-                 n_issues: int) -> int:
-    """Stream pulls and issues repository by repository; returns the number of timeline events."""
+                 n_issues: int, n_jira: int = 0) -> int:
+    """Stream pulls and issues repository by repository; returns the number of timeline events. Some pull
+    requests name one of the `n_jira` issues write_jira makes (its plan, replayed without building them)."""
+    issue_keys = IssueKeys([(c, k, team) for _i, _x, _p, team, k, c in _jira_plan(org, scale, seed, n_jira)])
+    lrng = random.Random(f"pages-pull-links:{scale}:{seed}")
     rng = random.Random(f"pages-gh-plan:{scale}:{seed}")
     span = org.now - org.start
     frac_arch = ((ARCHIVED_AT - timedelta(days=20)) - org.start) / span
@@ -299,6 +308,7 @@ def write_github(org: Org, store: Store, root: Path, scale: str, seed: int, n_pu
             churn = irng.randint(120, 250) if x < 0.4 and not repo.archived and irng.random() < 0.0375 else 0
             obj, dismissals = build_pull(org, irng, repo, numbers[ri], 1_900_000_000 + k * 3, created, org.now,
                                          churn)
+            name_issue(obj, lrng, issue_keys, repo.team)
         else:
             obj, dismissals = build_gh_issue(org, irng, repo, numbers[ri], 1_900_000_000 + k * 3, created,
                                              org.now), []
@@ -318,9 +328,9 @@ def _jira_job(scale: str, seed: int, root: Path, n: int) -> tuple[int, int]:
     return write_jira(org, skeleton(org, scale, seed), root, scale, seed, n)
 
 
-def _github_job(scale: str, seed: int, root: Path, n_pulls: int, n_issues: int) -> int:
+def _github_job(scale: str, seed: int, root: Path, n_pulls: int, n_issues: int, n_jira: int) -> int:
     org = build_org(scale, seed)
-    return write_github(org, skeleton(org, scale, seed), root, scale, seed, n_pulls, n_issues)
+    return write_github(org, skeleton(org, scale, seed), root, scale, seed, n_pulls, n_issues, n_jira)
 
 
 def write_pages(scale: str, seed: int, out_dir) -> str:
@@ -336,11 +346,11 @@ def write_pages(scale: str, seed: int, out_dir) -> str:
     if n_jira + n_pulls + n_gh > 50_000:  # Jira and GitHub in two processes
         with ProcessPoolExecutor(max_workers=2) as pool:
             jira = pool.submit(_jira_job, scale, seed, root, n_jira)
-            gh = pool.submit(_github_job, scale, seed, root, n_pulls, n_gh)
+            gh = pool.submit(_github_job, scale, seed, root, n_pulls, n_gh, n_jira)
             (histories, items), events = jira.result(), gh.result()
     else:
         histories, items = _jira_job(scale, seed, root, n_jira)
-        events = _github_job(scale, seed, root, n_pulls, n_gh)
+        events = _github_job(scale, seed, root, n_pulls, n_gh, n_jira)
     return (f"{n_jira + n_pulls + n_gh} items ({n_jira} Jira issues, {n_pulls} pull requests, {n_gh} GitHub "
             f"issues), {histories + events} change events ({histories} Jira histories with {items} items, "
             f"{events} timeline events) in {time.perf_counter() - started:.0f} s")

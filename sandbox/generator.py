@@ -11,7 +11,7 @@ import random
 from datetime import timedelta
 
 from sandbox.gen_config import config_toml
-from sandbox.gen_github import build_gh_issue, build_pull
+from sandbox.gen_github import IssueKeys, build_gh_issue, build_pull, name_issue
 from sandbox.gen_jira import build_issue, item, pick_issuetype
 from sandbox.gen_migration import deleted_statuses, migrate
 from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, SCALES, Org, build_org
@@ -200,6 +200,11 @@ def generate(scale: str, seed: int) -> Store:
             org.lead("platform"), org.start, org.now, seed, scale)
     number_histories(issues)
     pulls, gh_issues = build_github(org, scale, seed, n_pulls, n_gh)
+    keys = IssueKeys([(i.created, i.key, org.projects[i.project].team) for i in issues])
+    lrng = random.Random(f"pull-links:{scale}:{seed}")
+    repo_team = {r.full_name: r.team for r in org.repos}
+    for pull in pulls:
+        name_issue(pull, lrng, keys, repo_team[pull.repo])
     platform = org.members_at("platform", org.now)
     return Store(
         seed=seed, scale=scale, now=org.now, teams=org.teams, people=org.people, memberships=org.memberships,

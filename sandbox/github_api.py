@@ -403,7 +403,7 @@ def render_pull(store: Store, pull: GhPull, base_url: str, simple: bool = False)
         "review_comments_url": links["review_comments"], "review_comment_url": links["review_comment"],
         "comments_url": links["comments"], "statuses_url": links["statuses"], "number": n,
         "state": pull.state, "locked": False, "title": pull.title,
-        "user": render_user(store, pull.author, base_url), "body": None,
+        "user": render_user(store, pull.author, base_url), "body": pull.body or None,
         "created_at": iso(pull.created_at), "updated_at": iso(pull.updated_at), "closed_at": iso(pull.closed_at),
         "merged_at": iso(pull.merged_at), "merge_commit_sha": merge_sha(pull),
         "assignee": render_user(store, pull.assignees[0], base_url) if pull.assignees else None,

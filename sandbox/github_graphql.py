@@ -173,7 +173,7 @@ def item_node(ctx: Ctx, item: GhPull | GhIssue) -> dict:
                       "mergedBy": actor(ctx, item.merged_by), "baseRefName": item.base_ref,
                       "headRefName": item.head_ref, "additions": 10 + item.id % 300,
                       "deletions": item.id % 120, "changedFiles": 1 + item.id % 12,
-                      "permalink": url}
+                      "permalink": url, "body": item.body}
     return out | {"__typename": "Issue", "state": item.state.upper(),
                   "stateReason": (item.state_reason or "").upper() or None}
 

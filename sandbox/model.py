@@ -198,6 +198,7 @@ class GhPull:
     events: list[GhEvent]  # chronological, complete (may exceed 100)
     head_ref: str = "feature"
     base_ref: str = "main"
+    body: str = ""
 
 
 @dataclass(slots=True)

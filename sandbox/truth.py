@@ -65,6 +65,7 @@ class ApprovalWait:
     calendar_s: float
     business_s: float
     body: str | None = None
+    requested_by: str | None = None  # who asked: the status change's, review request's actor (issue 16)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class DecisionWait:
     is_open: bool
     calendar_s: float
     business_s: float
+    requested_by: str | None = None  # who asked: the status change's or label's actor (issue 16)
 
 
 @dataclass
@@ -138,6 +140,7 @@ class Truth:
     blocked: dict[str, Blocked] = field(default_factory=dict)
     reversals: dict[str, list[Reversal]] = field(default_factory=dict)
     item_flow: dict[str, ItemFlow] = field(default_factory=dict)
+    owner_timeline: dict[str, list[tuple[datetime, str | None]]] = field(default_factory=dict)  # (since, owner)
 
 
 # ---------------------------------------------------------------- interval arithmetic (half-open, UTC)
@@ -409,11 +412,13 @@ def _jira_item(ctx: _Ctx, issue: JiraIssue) -> _Item:
             item.approvals.append({"source_kind": "jira_status", "requested_at": v["entered"],
                                        "decided_at": v["exited"], "requested_of": v["owner"],
                                        "requested_of_team": ctx.team_of(v["owner"], v["entered"], person_team),
-                                       "decided_by": v["exit_by"] if nxt else None, "outcome": outcome, "body": None})
+                                       "decided_by": v["exit_by"] if nxt else None, "outcome": outcome, "body": None,
+                                       "requested_by": item.visits[i - 1]["exit_by"] if i else None})
         elif v["state"] == "decision":
             item.decisions.append({"requested_at": v["entered"], "decided_at": v["exited"],
                                        "decided_by": v["exit_by"] if nxt else None,
-                                       "outcome": "decided" if nxt else None})
+                                       "outcome": "decided" if nxt else None,
+                                       "requested_by": item.visits[i - 1]["exit_by"] if i else None})
         elif v["state"] == "blocked":
             item.pieces.append(BlockedPiece("blocked_status", v["entered"], v["exited"] or as_of))
         v["status_name"] = name_of(v["status"])
@@ -477,7 +482,8 @@ def _gh_states_to_visits(item: _Item, timeline: list[tuple[datetime, str, str | 
 
 def _gh_decisions(ctx: _Ctx, item: _Item, e: GhEvent, open_dec: dict[str, dict]) -> None:
     if e.event == "labeled" and e.label in DECISION_LABELS and e.label not in open_dec:
-        open_dec[e.label] = {"requested_at": e.created_at, "decided_at": None, "decided_by": None, "outcome": None}
+        open_dec[e.label] = {"requested_at": e.created_at, "decided_at": None, "decided_by": None, "outcome": None,
+                             "requested_by": ctx.gh_id(e.actor)}
         item.decisions.append(open_dec[e.label])
     elif e.event == "unlabeled" and e.label in open_dec:
         d = open_dec.pop(e.label)
@@ -542,7 +548,8 @@ def _gh_pull(ctx: _Ctx, pr: GhPull) -> _Item:
                 item.handoffs.append(Handoff(t, author, key, ft, tt, ft != tt, key in held, "review_request"))
             held.add(key)
             r = {"source_kind": "github_review", "requested_at": t, "decided_at": None, "requested_of": key,
-                     "requested_of_team": ctx.team_of(key, t), "decided_by": None, "outcome": None, "body": None}
+                     "requested_of_team": ctx.team_of(key, t), "decided_by": None, "outcome": None, "body": None,
+                     "requested_by": ctx.gh_id(e.actor)}
             item.approvals.append(r)
             open_req.append(r)
         elif ev == "review_request_removed" and not bot and (e.requested_reviewer or e.requested_team):
@@ -710,18 +717,19 @@ def _finish(ctx: _Ctx, it: _Item, truth: Truth) -> None:
         StatusInterval(v["status_name"], v["state"], v["entered"], v["exited"] or as_of, v.get("owner"),
                        v["exited"] is None, *dur(v["entered"], v["exited"])) for v in it.visits]
     truth.handoffs[iid] = list(it.handoffs)
+    truth.owner_timeline[iid] = list(it.owner_tl)
     approvals = sorted(it.approvals, key=lambda a: a["requested_at"])
     truth.approval_waits[iid] = [ApprovalWait(
         a["source_kind"], a["requested_at"], a["decided_at"], a["requested_of"], a["requested_of_team"],
         a["decided_by"], a["outcome"], a["decided_at"] is None, *dur(a["requested_at"], a["decided_at"]),
-        a.get("body")) for a in approvals]
+        a.get("body"), a.get("requested_by")) for a in approvals]
     decisions = []
     for d in sorted(it.decisions, key=lambda d: d["requested_at"]):
         dteam = ctx.team_of(d["decided_by"], d["decided_at"], pteam) if d["decided_at"] else "unknown"
         remote = dteam != "unknown" and it.team != "unknown" and dteam != it.team
         decisions.append(DecisionWait(d["requested_at"], d["decided_at"], d["decided_by"], dteam, it.team,
                                       remote, d["outcome"], d["decided_at"] is None,
-                                      *dur(d["requested_at"], d["decided_at"])))
+                                      *dur(d["requested_at"], d["decided_at"]), d.get("requested_by")))
     truth.decision_waits[iid] = decisions
 
     # Flow window.

@@ -60,8 +60,10 @@ select
         as is_escalation,
     r.calendar_s, r.business_s
 from requesters as r
-join deciders as d using (item_id, kind, source_kind, event_ord, requested_of)
-join items using (item_id)
+join deciders as d
+    on d.item_id = r.item_id and d.kind = r.kind and d.source_kind = r.source_kind
+    and d.event_ord is not distinct from r.event_ord and d.requested_of is not distinct from r.requested_of
+join items on items.item_id = r.item_id
 ;
 
 comment on table marts.decisions is 'Every decision made (decided decision waits, approval requests answered by a decision), with who asked, who decided and their teams.';

@@ -46,15 +46,32 @@ handed_away as (
     where h.to_team <> items.team and h.to_team <> 'unknown' and items.team <> 'unknown'
 ),
 
-undeclared as (
+undeclared_pieces as (
     select
-        a.item_id, false as declared, a.to_team as blocking_team,
+        a.item_id, a.started_at as held_since, a.to_team as blocking_team,
         greatest(a.started_at, si.entered_at) as started_at, least(a.ended_at, si.exited_at) as ended_at,
         a.is_open and si.is_open as is_open, a.to_owner as waited_on
     from handed_away as a
     join core.status_intervals as si
         on si.item_id = a.item_id and si.state in ('queue', 'approval', 'decision', 'blocked')
         and si.entered_at < a.ended_at and si.exited_at > a.started_at
+),
+
+undeclared as (
+    -- consecutive waiting statuses during one hold are one wait
+    select item_id, false as declared, blocking_team, min(started_at) as started_at, max(ended_at) as ended_at,
+        bool_or(is_open) as is_open, any_value(waited_on) as waited_on
+    from (
+        select *, sum(is_new) over (partition by item_id, held_since order by started_at) as island
+        from (
+            select *, case when started_at <= max(ended_at) over (
+                partition by item_id, held_since order by started_at
+                rows between unbounded preceding and 1 preceding
+            ) then 0 else 1 end as is_new
+            from undeclared_pieces
+        )
+    )
+    group by item_id, held_since, blocking_team, island
 ),
 
 pieces as (
