@@ -382,6 +382,18 @@ HEATMAPS: dict[str, Heatmap] = {
         "work staying in a team, bright cells off it are where work crosses team lines most.",
         row="from_team", column="to_team", value="handoffs", row_title="from team", column_title="to team",
         note=_bounce_note),
+    "dependency-matrix": Heatmap(
+        "marts.dependency_matrix", "Who blocks whom",
+        "Each cell counts, week by week, the items of the team below that waited on the team on the left, blocked "
+        "by one of its items (a declared link) or held by one of its members while waiting (undeclared).",
+        row="blocking_team", column="blocked_team", value="items_blocked", row_title="blocking team",
+        column_title="blocked team"),
+    "decision-rights": Heatmap(
+        "marts.decision_rights", "Who decides for whom",
+        "Each cell counts the decisions and approvals on the items of the team on the left made by the team "
+        "below; the diagonal is work where decisions are made, bright cells off it are decisions made elsewhere.",
+        row="owner_team", column="deciding_team", value="decisions", row_title="owning team",
+        column_title="deciding team"),
 }
 
 

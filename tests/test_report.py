@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import tempfile
 from datetime import timedelta
@@ -17,14 +16,14 @@ import pytest
 
 from pipelines import report
 from pipelines.cli import main
-from pipelines.report import ALL, HEATMAPS, Heatmap, duration, write_report
+from pipelines.report import ALL, HEATMAPS, duration, write_report
 from tests.chromium import Chromium
 from tests.published import SMALL_TEAM, Built
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENS = ROOT / "var" / "screens"
 CHARTS = ["wait-ledger", "approval-dist", "approval-trend", "decision-dist", "decision-trend", "cycle-time",
-          "handoff-matrix", "flow-efficiency", "aging-wip", "reversals", "remote-decisions"]
+          "handoff-matrix", "dependency-matrix", "decision-rights", "flow-efficiency", "aging-wip", "reversals", "remote-decisions"]
 
 
 @pytest.fixture(scope="module")
@@ -112,23 +111,21 @@ def test_key_figures_are_medians_and_p85_of_the_period(bi: Built) -> None:
         con.close()
 
 
-def test_a_coming_matrix_mart_is_one_more_heatmap_entry(bi: Built, tmp_path, monkeypatch) -> None:
-    pub = tmp_path / "flowlens.duckdb"
-    shutil.copyfile(bi.published, pub)
-    con = duckdb.connect(str(pub))
-    con.execute("create table marts.decision_rights as select week_start, from_team as owner_team, "
-                "to_team as deciding_team, handoffs as decisions from marts.handoff_matrix")
-    con.close()
-    monkeypatch.setitem(HEATMAPS, "decision-rights", Heatmap(
-        "marts.decision_rights", "Who decides for whom", "Each cell counts decisions.", row="owner_team",
-        column="deciding_team", value="decisions", row_title="owning team", column_title="deciding team"))
-    out = tmp_path / "report.html"
-    write_report(pub, out, bi.config, cache_dir=tmp_path / "cache")
-    got = specs(out)
-    assert "decision-rights" in got and '<section id="decision-rights"><h2>Who decides for whom</h2>' in \
-        out.read_text(encoding="utf-8")
-    cells = next(iter(got["decision-rights"]["datasets"].values()))
-    assert sum(c["value"] for c in cells) == sum(c["value"] for c in next(iter(got["handoff-matrix"]["datasets"].values())))
+def test_the_dependency_and_decision_rights_matrices_are_heatmaps_of_their_marts(page: Path, bi: Built) -> None:
+    got = specs(page)
+    con = duckdb.connect(str(bi.published), read_only=True)
+    try:
+        start = (con.execute("select as_of from meta.snapshot").fetchone()[0] - timedelta(weeks=12)).date()
+        for key, (mart, row, col, value) in {
+                "dependency-matrix": ("marts.dependency_matrix", "blocking_team", "blocked_team", "items_blocked"),
+                "decision-rights": ("marts.decision_rights", "owner_team", "deciding_team", "decisions")}.items():
+            assert HEATMAPS[key].mart == mart
+            want = {(r, c): v for r, c, v in con.execute(
+                f"select {row}, {col}, sum({value}) from {mart} where week_start >= ? group by all", [start]).fetchall()}
+            cells = next(iter(got[key]["datasets"].values()))
+            assert {(c["row"], c["col"]): c["value"] for c in cells} == want and len(want) > 1, key
+    finally:
+        con.close()
 
 
 def test_a_warehouse_without_data_gives_a_report_that_says_so(tmp_path) -> None:
