@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-PAGES_VERSION = "v4-sandbox-rendered"  # bump when sandbox/gen_pages.py changes what it writes
+PAGES_VERSION = "v5-pull-links"  # bump when sandbox/gen_pages.py changes what it writes
 SEED = 1
 
 _CHILD = r"""
