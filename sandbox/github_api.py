@@ -938,6 +938,22 @@ def register(app: AppView) -> None:
         return paged(req, items, repo_link(repo, f"/issues/{item.number}/events"),
                      lambda e: render_timeline_event(store, item, e, req.base_url, for_events_api=True))
 
+    def issue_comments(req, store, repo, item) -> Response:
+        """An issue's or pull request's conversation comments (issue-comment), oldest first; `since` filters."""
+        items = [e for e in item.events if e.event == "commented"]
+        if req.arg("since"):
+            try:
+                since = parse_iso(req.arg("since"))
+            except ValueError as e:
+                raise BadParam("since must be an ISO 8601 timestamp: YYYY-MM-DDTHH:MM:SSZ") from e
+            items = [e for e in items if e.created_at >= since]
+
+        def render(e):
+            out = dict(render_timeline_event(store, item, e, req.base_url))
+            out.pop("event"), out.pop("actor")
+            return out
+        return paged(req, items, repo_link(repo, f"/issues/{item.number}/comments"), render)
+
     def issues(req: Request, store: Store, repo: GhRepo) -> Response:
         state = req.arg("state", "open")
         if state not in ("open", "closed", "all"):
@@ -1131,6 +1147,7 @@ def register(app: AppView) -> None:
         with_item(requested, True))
     add(REPO + r"/issues/(?P<number>\d+)/timeline", "github.timeline", with_item(timeline, False))
     add(REPO + r"/issues/(?P<number>\d+)/events", "github.issue_events", with_item(events, False))
+    add(REPO + r"/issues/(?P<number>\d+)/comments", "github.issue_comments", with_item(issue_comments, False))
     add(REPO + r"/issues/(?P<number>\d+)", "github.issue", with_item(issue, False))
     add(REPO + r"/issues", "github.issues", with_repo(issues))
     add(REPO, "github.repo", with_repo(repo_get))

@@ -21,7 +21,8 @@ def datacenter(small_org):
 
 def test_pygithub_walks_org_teams_repos_pulls_reviews_comments_commits_events(sandbox):
     """PyGithub: organisation, teams and members, repositories, pulls, reviews, review comments, commits,
-    requested reviewers, issue events (per pull and per repository), issues, rate limit."""
+    requested reviewers, issue events (per pull and per repository), issues, a user by login, conversation
+    comments, rate limit."""
     from github import Auth, Github
 
     store = sandbox.app.store
@@ -64,6 +65,13 @@ def test_pygithub_walks_org_teams_repos_pulls_reviews_comments_commits_events(sa
     assert repo_events and all(e.issue is not None for e in repo_events[:5])
     assert len(list(repo.get_issues(state="all"))) == len(pulls) + sum(
         i.repo == repo.full_name for i in store.github_issues)
+    member = store.people[next(p for p in store.people if not store.people[p].bot)]
+    user = g.get_user(member.login)  # what a script joining GitHub logins to people reads
+    assert (user.login, user.name, user.email) == (member.login, member.name, member.email)
+    talked = max(listed, key=lambda p: sum(e.event == "commented" for e in by_number[p.number].events))
+    said = [e.id for e in by_number[talked.number].events if e.event == "commented"]
+    assert said and [c.id for c in talked.get_issue_comments()] == said == [c.id for c in
+                                                                        talked.as_issue().get_comments()]
     assert g.get_rate_limit().resources.core.remaining < 5000
 
 

@@ -696,6 +696,29 @@ def test_a_user_by_login_validates_with_name_and_email(sb):
     validate_schema(r.json(), error_schema("/users/{username}", "404"))
 
 
+def test_issue_comments_validate_page_and_404(sb):
+    """GET /repos/{o}/{r}/issues/{n}/comments (PyGithub's issue.get_comments(), pull.get_issue_comments()):
+    the conversation comments the timeline shows as `commented`, oldest first, paged; `since` filters."""
+    store = sb.app.store
+    items = [i for i in [*store.github_pulls, *store.github_issues] if i.repo == "acme/api"]
+    busy = max(items, key=lambda i: sum(e.event == "commented" for e in i.events))
+    want = [e.id for e in busy.events if e.event == "commented"]
+    assert len(want) >= 2
+    comments = follow(sb, f"/repos/acme/api/issues/{busy.number}/comments", per_page=1)
+    validate_schema(comments, response_schema("/repos/{owner}/{repo}/issues/{issue_number}/comments"))
+    assert [c["id"] for c in comments] == want
+    timeline = [e for e in follow(sb, f"/repos/acme/api/issues/{busy.number}/timeline", per_page=100)
+                if e["event"] == "commented"]
+    assert [(c["body"], c["user"]["login"]) for c in comments] == [(e["body"], e["user"]["login"]) for e in timeline]
+    later = follow(sb, f"/repos/acme/api/issues/{busy.number}/comments", since=comments[-1]["created_at"])
+    assert [c["id"] for c in later] == [c["id"] for c in comments if c["created_at"] >= comments[-1]["created_at"]]
+    for path in ("/repos/acme/api/issues/9999/comments", "/repos/acme/nope/issues/1/comments"):
+        r = get(sb, path)
+        assert r.status_code == 404, path
+        validate_schema(r.json(), error_schema("/repos/{owner}/{repo}/issues/{issue_number}/comments", "404"))
+    assert get(sb, f"/repos/acme/api/issues/{busy.number}/comments", since="yesterday").status_code == 422
+
+
 def test_review_comments_commits_and_repository_issue_events(sb):
     store = sb.app.store
     pulls = [p for p in store.github_pulls if p.repo == "acme/api"]
