@@ -245,6 +245,13 @@ class JiraSource:
             return [p.raw["key"] for p in call(self.jira, self.jira.projects) if p.raw.get("key")]
         return [p["key"] for page in iter_project_pages(self.client, self.cloud) for p in page if p.get("key")]
 
+    def check_scope(self, project_keys: list[str]) -> None:
+        """Search one issue with the extract's own JQL over these projects (one request): an unknown project
+        raises UnknownProjectError, a JQL the site refuses JqlError, before anything is extracted."""
+        if project_keys:
+            jql = self.projects_jql(dict.fromkeys(project_keys))
+            next(self._searched(project_keys, iter_search_pages(self.client, self.cloud, jql, ["id"], 1)), None)
+
     def extract_site(self, landing_root: str | Path) -> ExtractResult:
         """Land statuses, fields, the user and link types under the `_site` partition."""
         before = self.client.log.total

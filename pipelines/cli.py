@@ -17,31 +17,16 @@ def _add_config(p: argparse.ArgumentParser) -> None:
                                                     "else sync everything the credentials can see)")
 
 
-def _fail(msg: str) -> int:
+def _fail(msg: str, code: int = 1) -> int:
     print(f"flowlens: {msg}", file=sys.stderr)
-    return 1
-
-
-def _sources_missing(config: str | None) -> str | None:
-    """Without network: why no source can run (variables unset, disabled), or None when one can."""
-    from pipelines.config import load_config
-    from pipelines.resources import GitHubResource, JiraResource, SourceSkipped
-
-    cfg = load_config(config)
-    notes = []
-    for res in (JiraResource(config_path=config), GitHubResource(config_path=config)):
-        try:
-            res.settings(cfg)
-            return None
-        except SourceSkipped as e:
-            notes.append(str(e))
-    return "no source to extract: " + "; ".join(notes)
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines import lock as home_lock
-    from pipelines.config import ConfigError
+    from pipelines.config import EXIT_CONFIG, ConfigError
     from pipelines.full_refresh import parse as parse_full_refresh
+    from pipelines.preflight import preflight
     from pipelines.resources import Home
     from pipelines.run import format_summary, run_all
 
@@ -51,13 +36,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"flowlens: {e}", file=sys.stderr)
         return 2
     try:
+        preflight(args.config)  # a broken configuration: one line, before the lock and any API call
         with home_lock.acquire(home_lock.home_from_env()):  # at once, before Dagster is even imported
-            missing = _sources_missing(args.config)
-            if missing:
-                return _fail(missing)
             summary = run_all(args.config, full_refresh=refresh)
     except ConfigError as e:
-        return _fail(str(e))
+        return _fail(str(e), EXIT_CONFIG)
+    if summary.config_error:  # found by asking the servers, before any extract
+        return _fail(summary.config_error, EXIT_CONFIG)
     print(format_summary(summary, Home.from_env().root), file=sys.stderr)
     return 0 if summary.ok else 1
 
@@ -136,55 +121,51 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the configuration and reach every configured source; one line per problem."""
+    """Validate the configuration and the environment, then reach every configured source and prove the
+    configured scope exists there; one line per problem. Exit 2: the configuration is wrong; 1: a source
+    cannot be reached."""
     from connectors.http import ConnectorError
-    from pipelines.config import ConfigError, load_config
+    from pipelines.config import EXIT_CONFIG, ConfigError
+    from pipelines.preflight import preflight, scope
     from pipelines.resources import GitHubResource, JiraResource, SourceSkipped
     from pipelines.sqlmodels import ModelError
     from pipelines.warehouse import models
 
     try:
-        cfg = load_config(args.config)
+        cfg = preflight(args.config)
     except ConfigError as e:
-        return _fail(str(e))
+        return _fail(str(e), EXIT_CONFIG)
     print(f"configuration: {cfg.path or 'none (defaults: everything the credentials can see)'}: ok")
     try:
         print(f"models: {len(models())} in sql/, each header matching what its SQL reads: ok")
     except ModelError as e:
         return _fail(str(e))
-    problems, reached = 0, 0
-    from pipelines.publish import PublishError, pseudonym_key
-
-    try:
-        pseudonym_key(cfg)
-    except PublishError as e:
-        problems += 1
-        print(f"privacy: {e}", file=sys.stderr)
-    for name, res in (("Jira", JiraResource(config_path=args.config)), ("GitHub", GitHubResource(config_path=args.config))):
+    unreachable, wrong = 0, 0
+    sources = (("jira", "Jira", JiraResource(config_path=args.config)),
+               ("github", "GitHub", GitHubResource(config_path=args.config)))
+    for key, name, res in sources:
         try:
-            source = res.connect(cfg)
-            keys = res.partitions(source, cfg)
+            source, keys = scope(key, res, cfg)
         except SourceSkipped as e:
             print(str(e))
             continue
+        except ConfigError as e:
+            wrong += 1
+            print(f"flowlens: {e}", file=sys.stderr)
+            continue
         except ConnectorError as e:
-            problems += 1
+            unreachable += 1
             print(f"{name}: {e}", file=sys.stderr)
             continue
-        reached += 1
-        what = "projects" if name == "Jira" else "repositories"
+        what = "projects" if key == "jira" else "repositories"
         print(f"{name}: reachable, {len(keys)} {what} to extract" + (f" ({', '.join(keys[:8])}"
               f"{', ...' if len(keys) > 8 else ''})" if keys else ""))
         if not keys:
-            problems += 1
+            unreachable += 1
             print(f"{name}: no {what} to extract: check the credentials' access and flowlens.toml", file=sys.stderr)
         if hasattr(source, "probe"):  # every endpoint a run calls: a required one failing is a problem
-            problems += _print_probe(name, source.probe(keys))
-    if not reached and not problems:
-        problems += 1
-        print("no source configured: set JIRA_URL with JIRA_EMAIL + JIRA_API_TOKEN or JIRA_PAT, and/or GITHUB_TOKEN",
-              file=sys.stderr)
-    return 1 if problems else 0
+            unreachable += _print_probe(name, source.probe(keys))
+    return EXIT_CONFIG if wrong else 1 if unreachable else 0
 
 
 def _print_probe(name: str, results: list[dict]) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from datetime import date, datetime, time
+import types
+import typing
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,7 +29,11 @@ DEFAULT_PATTERNS: list[tuple[str, str]] = [
 
 
 class ConfigError(Exception):
-    """A user mistake in flowlens.toml; the message is one line naming the key and the file."""
+    """A user mistake in flowlens.toml or the environment; the message is one line naming the key or the
+    variable and what to do. The command exits with EXIT_CONFIG."""
+
+
+EXIT_CONFIG = 2  # `flowlens check` and `flowlens run`: the configuration (file or environment) is wrong
 
 
 class _Strict(BaseModel):
@@ -93,6 +100,23 @@ class GithubSource(_Strict):
 
     _ca = field_validator("ca_bundle")(_check_file)
 
+    @field_validator("repositories")
+    @classmethod
+    def _repos(cls, v: list[str]) -> list[str]:
+        for i, name in enumerate(v):
+            if name.count("/") != 1 or not all(part.strip() for part in name.split("/")):
+                raise _KeyedError(str(i), f"{name!r} must be written 'org/repo'")
+        return v
+
+    @field_validator("organizations")
+    @classmethod
+    def _orgs(cls, v: list[str]) -> list[str]:
+        for i, name in enumerate(v):
+            if not name.strip() or "/" in name:
+                raise _KeyedError(str(i), f"{name!r} is not an organisation's login (write 'acme', not "
+                                  "'acme/repo'; single repositories go in sources.github.repositories)")
+        return v
+
 
 class Sources(_Strict):
     jira: JiraSource = Field(default_factory=JiraSource)
@@ -130,6 +154,26 @@ class Member(_Strict):
         if not re.match(r"^(jira|github):.+", v):
             raise ValueError(f"person {v!r} must be 'jira:<accountId or user key>' or 'github:<login>'")
         return v
+
+    @model_validator(mode="after")
+    def _period(self) -> Member:
+        if self.valid_from is not None and self.valid_to is not None and \
+                instant(self.valid_to) <= instant(self.valid_from):
+            raise _KeyedError("valid_to", f"valid_to ({self.valid_to}) must be after valid_from "
+                              f"({self.valid_from}); valid_to is exclusive: swap them or drop one")
+        return self
+
+    def period(self) -> tuple[datetime, datetime]:
+        lo = instant(self.valid_from) if self.valid_from is not None else datetime.min.replace(tzinfo=UTC)
+        hi = instant(self.valid_to) if self.valid_to is not None else datetime.max.replace(tzinfo=UTC)
+        return lo, hi
+
+
+def instant(v: date | datetime) -> datetime:
+    """A TOML date (midnight UTC), local date-time (UTC) or offset date-time, as an aware UTC instant."""
+    if not isinstance(v, datetime):
+        return datetime(v.year, v.month, v.day, tzinfo=UTC)
+    return (v if v.tzinfo else v.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 class Team(_Strict):
@@ -213,6 +257,16 @@ class Schedule(_Strict):
 
     _tz = field_validator("timezone")(_check_tz)
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(v):
+            raise ValueError(f"{v!r} is not a cron expression: five fields, minute hour day month weekday, "
+                             "e.g. '0 2 * * *' for 02:00 every day")
+        return v
+
 
 class Config(_Strict):
     sources: Sources = Field(default_factory=Sources)
@@ -231,10 +285,12 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Config:
-        keys = [t.key for t in self.teams]
-        dup = {k for k in keys if keys.count(k) > 1}
-        if dup:
-            raise ValueError(f"teams: duplicate team key {min(dup)!r}")
+        first: dict[str, int] = {}
+        for i, t in enumerate(self.teams):
+            if t.key in first:
+                raise _KeyedError(f"teams.{i}.key", f"duplicate team key {t.key!r} (also teams.{first[t.key]}.key): "
+                                  "give each team its own key")
+            first[t.key] = i
         for i, t in enumerate(self.teams):
             if t.key in ("unknown", "other"):
                 raise _KeyedError(f"teams.{i}.key", f"{t.key!r} is reserved (items without a team, small teams); "
@@ -242,7 +298,38 @@ class Config(_Strict):
             if t.calendar != "default" and t.calendar not in self.calendars:
                 raise _KeyedError(f"teams.{i}.calendar", f"unknown calendar {t.calendar!r}; define "
                                   f"[calendars.{t.calendar}]")
+        self._identities_unique()
+        self._members_once()
         return self
+
+    def _identities_unique(self) -> None:
+        """A GitHub login or a Jira id in two identities would make one id two people."""
+        for side in ("github", "jira"):
+            seen: dict[str, int] = {}
+            for i, ident in enumerate(self.identities):
+                value = getattr(ident, side)
+                if value in seen:
+                    raise _KeyedError(f"identities.{i}.{side}", f"{value!r} is already in identities.{seen[value]}: "
+                                      "one id belongs to one person; merge the two entries or remove one")
+                seen[value] = i
+
+    def _members_once(self) -> None:
+        """A person (under any of their ids) listed twice in one team for overlapping periods."""
+        canonical = {f"github:{i.github}": f"jira:{i.jira}" for i in self.identities}
+        for ti, t in enumerate(self.teams):
+            seen: dict[str, list[tuple[int, Member]]] = {}
+            for mi, m in enumerate(t.members):
+                who = canonical.get(m.person, m.person)
+                lo, hi = m.period()
+                for oi, other in seen.get(who, []):
+                    olo, ohi = other.period()
+                    if lo < ohi and olo < hi:
+                        same = "" if other.person == m.person else f" (as {other.person}, the same person)"
+                        raise _KeyedError(f"teams.{ti}.members.{mi}.person",
+                                          f"{m.person!r} is already a member of team {t.key!r} at teams.{ti}.members."
+                                          f"{oi}{same} for an overlapping period: remove one, or give them "
+                                          "valid_from/valid_to that do not overlap")
+                seen.setdefault(who, []).append((mi, m))
 
     def calendar_table(self) -> dict[str, Calendar]:
         """Every calendar, with `default` always present."""
@@ -271,25 +358,74 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             return Config()
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{p}: file not found (set --config or FLOWLENS_CONFIG to an existing file)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, not a file (set --config or FLOWLENS_CONFIG to the path of "
+                          "flowlens.toml)") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot be read: {e.strerror} (fix its permissions, or point --config or "
+                          "FLOWLENS_CONFIG at a readable copy)") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: line {line}: byte 0x{raw[e.start]:02x} is not UTF-8 (TOML files are UTF-8: "
+                          "save it as UTF-8, e.g. iconv -f latin1 -t utf-8)") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+        raise ConfigError(f"{p}: not valid TOML: {e} (fix the syntax there; flowlens.example.toml shows "
+                          "every key)") from None
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         key = _loc(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (see flowlens.example.toml for the valid keys)"
+        if err["type"] == "missing":
+            msg = "missing: every entry needs it (see flowlens.example.toml)"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key" + _did_you_mean(err["loc"]) + " (see flowlens.example.toml for the valid keys)"
         elif err["type"] == "value_error" and isinstance(err.get("ctx", {}).get("error"), _KeyedError):
-            key = err["ctx"]["error"].key
+            key = ".".join(k for k in (key, err["ctx"]["error"].key) if k)
         return _raise(p, key, msg, err.get("input"), err["type"])
     return cfg.model_copy(update={"path": str(p)})
 
 
+def _fields_at(loc: tuple) -> list[str]:
+    """The keys valid where `loc` points (a model's fields), following lists and tables of models."""
+
+    def bare(tp: object) -> object:  # X | None -> X
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            return next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+        return tp
+
+    tp: object = Config
+    for part in loc:
+        tp = bare(tp)
+        origin = typing.get_origin(tp)
+        if origin in (list, tuple):
+            tp = typing.get_args(tp)[0]  # part: the index
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]  # part: the table's own key
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+        else:
+            return []
+    tp = bare(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """"; did you mean 'projects'?" for a near miss of a valid key, else ""."""
+    *parent, name = loc
+    close = difflib.get_close_matches(str(name), [f for f in _fields_at(tuple(parent)) if f != "path"], n=1,
+                                      cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _raise(p: Path, key: str, msg: str, value: object, kind: str) -> Config:
-    shown = "" if kind in ("extra_forbidden", "value_error") or isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if kind in ("extra_forbidden", "value_error", "missing") or isinstance(value, dict) else f" (got {value!r})"
     raise ConfigError(f"{p}: {key or '<top level>'}: {msg}{shown}".replace("\n", " "))

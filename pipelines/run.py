@@ -38,6 +38,7 @@ class RunSummary:
     loaded_rows: int = 0
     seconds: float = 0.0
     as_of: str = ""
+    config_error: str = ""  # a broken configuration found by a step (pipelines/preflight.py): one line, exit 2
 
 
 def instance_for(home: Path):
@@ -144,6 +145,16 @@ def _failure_lines(result: Any) -> list[str]:
     return lines
 
 
+def _config_error(result: Any) -> str:
+    """The one line of a step that failed on a broken configuration (its Failure's `config_error`), or ""."""
+    for ev in result.all_events:
+        data = ev.step_failure_data if ev.event_type_value == "STEP_FAILURE" else None
+        md = data.user_failure_data.metadata if data and data.user_failure_data else {}
+        if "config_error" in md:
+            return str(md["config_error"].value)
+    return ""
+
+
 def run_all(config_path: str | None = None, home: str | os.PathLike | None = None, out: TextIO = sys.stderr,
             as_of: str | None = None, full_refresh: tuple[str, ...] = ()) -> RunSummary:
     """Run everything once; raises ConfigError for a bad flowlens.toml (before anything runs)."""
@@ -152,8 +163,8 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
     from pipelines import housekeeping, progress
     from pipelines import lock as home_lock
     from pipelines.assets.extract import range_tags
-    from pipelines.config import load_config
     from pipelines.full_refresh import tags as refresh_tags
+    from pipelines.preflight import preflight
     from pipelines.resources import Home
 
     t0 = time.perf_counter()
@@ -161,7 +172,7 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
         os.environ["FLOWLENS_CONFIG"] = str(Path(config_path).absolute())
     if home:
         os.environ["FLOWLENS_HOME"] = str(Path(home).absolute())
-    cfg = load_config(config_path)  # a user mistake stops here, in one line
+    cfg = preflight(config_path)  # a broken configuration stops here, in one line, before any API call
     paths = Home.from_env()
     held = home_lock.acquire(paths.root)  # one run at a time: before any API call and Dagster's storage
     summary = RunSummary()
@@ -189,6 +200,7 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
         if not result.success:
             summary.ok = False
             summary.errors += _failure_lines(result) or [f"{job} failed"]
+            summary.config_error = summary.config_error or _config_error(result)
         return result
 
     try:

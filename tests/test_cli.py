@@ -74,12 +74,13 @@ def test_check_names_the_bad_token(tmp_path, sandbox):
     sb, _ = sandbox
     env = sb.env() | {"GITHUB_TOKEN": "ghp_wrong", "JIRA_API_TOKEN": "wrong"}
     proc = flowlens("check", env=env, cwd=tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # refused credentials are a broken configuration (tests/reliability/test_broken_config.py)
     assert "Traceback" not in proc.stderr
     problems = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(problems) == 2, proc.stderr
     assert "wrong" not in proc.stderr + proc.stdout  # credentials never echoed
-    assert any(ln.startswith("Jira:") for ln in problems) and any(ln.startswith("GitHub:") for ln in problems)
+    assert any(ln.startswith("flowlens: Jira:") for ln in problems)
+    assert any(ln.startswith("flowlens: GitHub:") for ln in problems)
 
 
 def test_demo_prints_the_headline_table(tmp_path):

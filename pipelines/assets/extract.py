@@ -215,7 +215,12 @@ def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
           description="Which Jira projects and GitHub repositories to extract (flowlens.toml, else discovery); "
                       "registers them as the extract partitions.")
 def sources(context: dg.AssetExecutionContext, jira: JiraResource, github: GitHubResource) -> dg.MaterializeResult:
-    found, notes = discover(jira, github)
+    from pipelines.config import ConfigError
+
+    try:
+        found, notes = discover(jira, github)
+    except ConfigError as e:  # a broken configuration: one line, not retried; `flowlens run` exits 2
+        raise dg.Failure(description=str(e), metadata={"config_error": str(e)}, allow_retries=False) from None
     for note in notes:
         context.log.warning(note)
     if not found:
@@ -228,16 +233,17 @@ def sources(context: dg.AssetExecutionContext, jira: JiraResource, github: GitHu
 
 
 def discover(jira: JiraResource, github: GitHubResource) -> tuple[dict[str, list[str]], list[str]]:
-    """Partition keys per source from flowlens.toml and discovery; plus one line per skipped source."""
+    """Partition keys per source from flowlens.toml and discovery; plus one line per skipped source. The
+    configuration is checked first (pipelines/preflight.py): a mistake is a ConfigError, before any extract."""
     from connectors.http import ConnectorError
+    from pipelines.preflight import preflight, scope
 
-    cfg = jira.config()
+    cfg = preflight(jira.config_path)
     found: dict[str, list[str]] = {}
     notes: list[str] = []
     for name, res in (("jira", jira), ("github", github)):
         try:
-            source = res.connect(cfg)
-            found[name] = res.partitions(source, cfg)
+            _, found[name] = scope(name, res, cfg)
         except SourceSkipped as e:
             notes.append(str(e))
         except ConnectorError as e:
