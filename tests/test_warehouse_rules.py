@@ -547,6 +547,18 @@ def test_holidays_are_not_working_time(org: Org, tmp_path: Path) -> None:
     assert rows(con, "select business_s from marts.approval_waits") == [(8 * 3600.0,)]
 
 
+def test_time_after_the_last_working_day_counts_the_whole_calendar(org: Org, tmp_path: Path) -> None:
+    # A Saturday-only calendar: the last working interval (Saturday 13 April, 09:00-17:00 UTC) ends more than a
+    # day before as_of (Monday 15 April, 12:00). An item still open at as_of has worked every Saturday since it
+    # entered, not minus one day (found by tests/test_metric_properties.py).
+    sat = datetime(2024, 4, 6, 9, 0, tzinfo=UTC)
+    org.issue("PAY-1", MON, [(sat, "ana", [st("To Do", "In Review")])])
+    cfg = Config.model_validate({"calendars": {"default": {"workdays": ["sat"]}}})
+    con = build(tmp_path, org, cfg)
+    assert rows(con, "select business_s from marts.approval_waits") == [(2 * 8 * 3600.0,)]
+    assert rows(con, "select business_s from core.status_intervals where is_open") == [(2 * 8 * 3600.0,)]
+
+
 def test_offsets_plus_0800_and_minus_0500(org: Org, tmp_path: Path) -> None:
     # created 17:00 +0800 = 09:00 UTC; the change is written at -0500 (05:00 local = 10:00 UTC).
     org.issue("PAY-1", MON, [(MON + H, "ana", [st("To Do", "In Progress")])], offset_h=8)

@@ -10,7 +10,12 @@ with intervals as (
 ),
 
 bounds as (
-    select calendar, min(start_utc) - interval 1 day as first_at, max(end_utc) + interval 1 day as last_at
+    -- up to as_of at least: after a calendar's last working day (a weekly one ends days before as_of) an
+    -- instant's hour must still find the whole calendar's worked seconds, not no row (which reads as 0)
+    select
+        calendar,
+        min(start_utc) - interval 1 day as first_at,
+        greatest(max(end_utc), (select as_of from config.run)) + interval 1 day as last_at
     from intervals
     group by calendar
 ),
