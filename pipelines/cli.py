@@ -125,14 +125,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     configured scope exists there; one line per problem. Exit 2: the configuration is wrong; 1: a source
     cannot be reached."""
     from connectors.http import ConnectorError
-    from pipelines.config import EXIT_CONFIG, ConfigError
-    from pipelines.preflight import preflight, scope
+    from pipelines.config import EXIT_CONFIG, ConfigError, load_config
+    from pipelines.preflight import check_environment, scope
     from pipelines.resources import GitHubResource, JiraResource, SourceSkipped
     from pipelines.sqlmodels import ModelError
     from pipelines.warehouse import models
 
     try:
-        cfg = preflight(args.config)
+        cfg = load_config(args.config)
     except ConfigError as e:
         return _fail(str(e), EXIT_CONFIG)
     print(f"configuration: {cfg.path or 'none (defaults: everything the credentials can see)'}: ok")
@@ -140,6 +140,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"models: {len(models())} in sql/, each header matching what its SQL reads: ok")
     except ModelError as e:
         return _fail(str(e))
+    try:
+        check_environment(cfg, os.environ)  # what `flowlens run` checks before it starts (pipelines/preflight.py)
+    except ConfigError as e:
+        return _fail(str(e), EXIT_CONFIG)
     unreachable, wrong = 0, 0
     sources = (("jira", "Jira", JiraResource(config_path=args.config)),
                ("github", "GitHub", GitHubResource(config_path=args.config)))

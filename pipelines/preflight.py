@@ -36,16 +36,16 @@ def check_environment(cfg: Config, env: Mapping[str, str]) -> None:
         if value and not Path(value).expanduser().is_file():
             raise ConfigError(f"{name}: no such file {value!r}: point it at a PEM file of the CAs to trust, "
                               "or unset it (sources.*.ca_bundle in flowlens.toml sets one per site)")
-    jira, github = _jira(cfg, env), _github(cfg, env)
-    if not jira and not github:
-        raise ConfigError("no source to extract: set JIRA_URL with JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT "
-                          "(Data Center), and/or GITHUB_TOKEN" + _disabled(cfg))
     from pipelines.publish import PublishError, pseudonym_key
 
     try:
         pseudonym_key(cfg, env)
     except PublishError as e:
         raise ConfigError(str(e)) from None
+    jira, github = _jira(cfg, env), _github(cfg, env)
+    if not jira and not github:
+        raise ConfigError("no source to extract: set JIRA_URL with JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT "
+                          "(Data Center), and/or GITHUB_TOKEN" + _disabled(cfg))
 
 
 def _disabled(cfg: Config) -> str:
