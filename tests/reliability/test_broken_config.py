@@ -18,6 +18,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.cli import main
@@ -198,10 +199,15 @@ def sandbox():
         yield sb, *pick(store)
 
 
-def snapshot(home: Path) -> dict[str, str]:
-    """Every file of a home but Dagster's own storage, by content."""
-    return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(home.rglob("*"))
-            if p.is_file() and "dagster" not in p.relative_to(home).parts}
+def snapshot(home: Path) -> dict[str, object]:
+    """Every file of a home but Dagster's own storage and the run lock, by content; the warehouse by its rows."""
+    files: dict[str, object] = {
+        str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(home.rglob("*"))
+        if p.is_file() and "dagster" not in p.relative_to(home).parts and not p.name.startswith(("warehouse.duckdb", "run.lock",
+                                                                                                ".flowlens"))}
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        files["warehouse rows"] = con.execute("select * from last_night").fetchall()
+    return files
 
 
 def call(argv: list[str]) -> tuple[int, str, str]:
@@ -218,7 +224,8 @@ def prepare(case: Case, sb: Sandbox, project: str, repo: str, tmp: Path, monkeyp
     home = tmp / "home"
     (home / "landing" / "github" / repo.replace("/", "%2F")).mkdir(parents=True)
     (home / "landing" / "github" / repo.replace("/", "%2F") / "page.json").write_text('{"from": "last night"}')
-    (home / "warehouse.duckdb").write_bytes(b"last night's warehouse")
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute("create table last_night as select 'loaded last night' as what")
     for name in [k for k in os.environ if k.startswith(("JIRA_", "GITHUB_", "FLOWLENS_", "DAGSTER_"))]:
         monkeypatch.delenv(name)
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
