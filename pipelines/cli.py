@@ -184,6 +184,26 @@ def _print_probe(name: str, results: list[dict]) -> int:
     return len(failed)
 
 
+def cmd_teams(args: argparse.Namespace) -> int:
+    """Print the teams and identities the last run found, as flowlens.toml sections."""
+    import duckdb
+
+    from pipelines.resources import Home
+    from pipelines.teams import toml_sections
+
+    path = Home.from_env().warehouse
+    if not path.exists():
+        return _fail(f"no warehouse at {path}: run `flowlens run` first (FLOWLENS_HOME chooses where)")
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            print(toml_sections(con))
+    except duckdb.CatalogException:
+        return _fail(f"{path} has no teams yet (core.teams): run `flowlens run` first")
+    except duckdb.IOException as e:
+        return _fail(f"cannot read {path}: {str(e).splitlines()[0]} (a run in progress holds it; try again after)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flowlens", description="Measure how work flows through Jira and GitHub.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jira-deployment", choices=("cloud", "datacenter"), default="cloud")
     p = sub.add_parser("check", help="validate flowlens.toml and reach every configured source")
     _add_config(p)
+    p = sub.add_parser("teams", help="print the teams and identities the last run found, as flowlens.toml "
+                                     "sections to start from")
+    _add_config(p)
     p = sub.add_parser("report", help="write report.html (charts, offline) from the published warehouse")
     _add_config(p)
     p.add_argument("--weeks", type=int, metavar="N", help="the period: the last N weeks up to the data's as_of "
@@ -211,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sandbox":
         return sandbox_cli.run(args)
-    handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check, "report": cmd_report}
+    handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check, "report": cmd_report, "teams": cmd_teams}
     from pipelines.lock import HomeLocked
 
     try:

@@ -9,12 +9,12 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
-from pipelines.assets.extract import github_extract, jira_extract, jira_site, sources
+from pipelines.assets.extract import github_extract, github_site, jira_extract, jira_site, sources
 from pipelines.assets.transform import layer_assets, load, published_warehouse_asset, report
 from pipelines.resources import default_resources
 from pipelines.schedules import automation, build_nightly
 
-EXTRACT_ASSETS = [sources, jira_site, jira_extract, github_extract]
+EXTRACT_ASSETS = [sources, jira_site, github_site, jira_extract, github_extract]
 
 
 def build_definitions() -> dg.Definitions:
@@ -27,7 +27,7 @@ def build_definitions() -> dg.Definitions:
         jobs=[dg.define_asset_job("discover", selection=dg.AssetSelection.assets(sources)),
               dg.define_asset_job("extract_jira", selection=dg.AssetSelection.assets(jira_extract)),
               dg.define_asset_job("extract_github", selection=dg.AssetSelection.assets(github_extract)),
-              dg.define_asset_job("refresh", selection=dg.AssetSelection.assets(jira_site, *warehouse_assets),
+              dg.define_asset_job("refresh", selection=dg.AssetSelection.assets(jira_site, github_site, *warehouse_assets),
                                   description="Site streams, load, every model, publish, report (unpartitioned).")],
         schedules=[build_nightly()],
         sensors=[automation],

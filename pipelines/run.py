@@ -120,6 +120,8 @@ class Progress:
             failed = e.get("failed") or []
             self.print(f"  checks {e.get('layer')}: {e.get('passed')} passed"
                        + (f", {len(failed)} failed: {', '.join(failed)}" if failed else "") + f" ({secs:.1f} s)")
+        elif stage == "teams":
+            self.print(f"  {e.get('line')}")
         elif stage == "publish" and kind == "done":
             self.print(f"  published {e.get('path')} ({int(e.get('bytes') or 0) / 1e6:.1f} MB, "
                        f"{e.get('tables')} tables) in {secs:.1f} s")

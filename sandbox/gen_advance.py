@@ -6,7 +6,16 @@ import random
 from datetime import datetime, timedelta
 
 from sandbox.gen_jira import FLAG_VALUE, RESOLUTIONS, item
-from sandbox.model import FIELD_FLAGGED, GhEvent, GhIssue, GhPull, JiraHistory, JiraIssue, Store
+from sandbox.model import (
+    FIELD_FLAGGED,
+    GhEvent,
+    GhIssue,
+    GhPull,
+    JiraHistory,
+    JiraIssue,
+    Store,
+    TeamMembership,
+)
 
 
 def _role_status(store: Store, issue: JiraIssue, state: str) -> str:
@@ -159,3 +168,30 @@ def advance(store: Store, fraction: float, days: float = 1.0, seed: int | None =
         e.id = next_e + 7 * k
     store.now = new
     return n
+
+
+def move(store: Store, login: str, team: str, at: datetime | None = None) -> None:
+    """A person changes team at `at` (default: the clock): the old membership ends, the new one starts, and the
+    GitHub organisation teams list them under the new team from then on (what a later run reads)."""
+    pid = next((p.pid for p in store.people.values() if p.login == login), None)
+    if pid is None:
+        raise ValueError(f"no person with login {login!r}")
+    if team not in store.teams:
+        raise ValueError(f"no team {team!r}; teams: {', '.join(sorted(store.teams))}")
+    at = (at or store.now).replace(microsecond=0)
+    person = store.people[pid]
+    if person.team == team:
+        return
+    for m in store.memberships:
+        if m.pid == pid and m.valid_to is None:
+            m.valid_to = at
+    store.memberships.append(TeamMembership(pid, team, at, None))
+    old_slug, new_slug = store.teams[person.team].github_slug, store.teams[team].github_slug
+    for key, logins in store.github_team_members.items():
+        slug = key.split("/", 1)[1]
+        if slug == old_slug and login in logins:
+            logins.remove(login)
+        if slug == new_slug and login not in logins:
+            logins.append(login)
+            logins.sort()
+    person.team = team

@@ -107,6 +107,17 @@ class App:
             finally:
                 cache.invalidate(self.store)
 
+    def move(self, login: str, team: str) -> None:
+        """A person changes team now (sandbox/gen_advance.py's `move`): later runs see the new membership."""
+        from sandbox import cache
+        from sandbox.gen_advance import move
+
+        with self.lock:
+            try:
+                move(self.store, login, team)
+            finally:
+                cache.invalidate(self.store)
+
     def _register_admin(self) -> None:
         r = self.router
 

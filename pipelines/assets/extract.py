@@ -163,6 +163,26 @@ def _tell_gaps(context: dg.AssetExecutionContext, source_name: str, source: Any)
     source.on_gap = on_gap
 
 
+@dg.asset(group_name="github", pool="github_api", retry_policy=EXTRACT_RETRY, kinds={"github"}, deps=["sources"],
+          automation_condition=AFTER_UPSTREAM,
+          description="GitHub organisation teams and their members (name, email), as this run sees them: the "
+                      "teams and identity joins used when flowlens.toml configures none.")
+def github_site(context: dg.AssetExecutionContext, github: GitHubResource) -> dg.MaterializeResult:
+    from pipelines.assets.transform import run_as_of
+
+    cfg = github.config()
+    if cfg.teams and cfg.identities:
+        return dg.MaterializeResult(metadata={"skipped": "teams and identities are configured in flowlens.toml"})
+    try:
+        source = github.connect(cfg)
+    except SourceSkipped as e:
+        context.log.warning(str(e))
+        return dg.MaterializeResult(metadata={"skipped": str(e)})
+    result = source.extract_teams(github.paths().landing, run_as_of(context).isoformat())
+    return dg.MaterializeResult(metadata={"api_requests": result.requests,
+                                          **{f"records_{s}": n for s, n in sorted(result.records.items())}})
+
+
 @dg.asset(group_name="jira", pool="jira_api", partitions_def=JIRA_PROJECTS, retry_policy=EXTRACT_RETRY,
           deps=["sources"], automation_condition=AFTER_UPSTREAM,
           backfill_policy=dg.BackfillPolicy.single_run(), kinds={"jira"},

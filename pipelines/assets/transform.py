@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines import checks, full_refresh, progress
-from pipelines.assets.extract import AFTER_UPSTREAM, github_extract, jira_extract, jira_site
+from pipelines.assets.extract import AFTER_UPSTREAM, github_extract, github_site, jira_extract, jira_site
 from pipelines.resources import WarehouseResource
 
 WAREHOUSE_POOL = "warehouse"
@@ -40,7 +40,7 @@ def run_as_of(context: dg.AssetExecutionContext) -> datetime:
     return resolve_as_of(created.astimezone(UTC))
 
 
-@dg.asset(group_name="warehouse", pool=WAREHOUSE_POOL, deps=[jira_site, jira_extract, github_extract],
+@dg.asset(group_name="warehouse", pool=WAREHOUSE_POOL, deps=[jira_site, github_site, jira_extract, github_extract],
           kinds={"duckdb"}, automation_condition=AFTER_UPSTREAM, description="Bulk-load every landed page into raw.* in one transaction; advance cursors.")
 def load(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from pipelines import warehouse as wh
@@ -91,6 +91,12 @@ def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
                                       + (" (warning)" if r.severity == dg.AssetCheckSeverity.WARN else "")
                                       for r in results if not r.passed]})
             headline = _headline(con) if "marts.item_flow" in rows else {}
+            if "core.teams" in rows:  # one line: where this run's teams came from
+                from pipelines.teams import origin_line
+
+                line = origin_line(con)
+                context.log.info(line)
+                progress.emit({"stage": "teams", "event": "done", "line": line})
         for name, n, secs in built:
             md: dict[str, Any] = {"rows": n, "seconds": round(secs, 3), "as_of": as_of.isoformat()}
             if name == "marts.item_flow":

@@ -1,7 +1,7 @@
--- Every person id seen in the data (an alias), mapped to its canonical person (identity map: the Jira id
--- wins), with bots marked (logins ending in [bot], configured bot names). Deleted accounts (GitHub's `ghost`,
--- a Jira user without an account id) are the one person `deleted:user`.
--- depends_on: staging.stg_jira__users, staging.stg_github__pull_requests, staging.stg_github__issues, staging.stg_github__timeline_events
+-- Every person id seen in the data (an alias), mapped to its canonical person (core.identities, configured or
+-- matched automatically: the Jira id wins), with bots marked (logins ending in [bot], configured bot names).
+-- Deleted accounts (GitHub's `ghost`, a Jira user without an account id) are the one person `deleted:user`.
+-- depends_on: staging.stg_jira__users, staging.stg_github__pull_requests, staging.stg_github__issues, staging.stg_github__timeline_events, core.identities
 -- key: raw_id
 create or replace table core.person_aliases as
 with jira_users as (
@@ -19,7 +19,7 @@ github_logins as (
     union select actor_login from staging.stg_github__timeline_events
     union select requested_reviewer from staging.stg_github__timeline_events
     union select assignee_login from staging.stg_github__timeline_events
-    union select github from config.identities
+    union select github from core.identities
 ),
 
 github_users as (
@@ -32,7 +32,7 @@ github_users as (
 identity_jira as (
     select 'jira:' || jira as raw_id, 'jira' as source, jira as native_id, jira as display_name, [jira] as names,
         false as is_app
-    from config.identities
+    from core.identities
     where 'jira:' || jira not in (select raw_id from jira_users)
 ),
 
@@ -54,5 +54,5 @@ select
         or (everyone.source = 'github' and everyone.native_id like '%[bot]')
         or exists (select 1 from config.bots where list_contains(everyone.names, bots.name)) as is_bot
 from everyone
-left join config.identities as ids
+left join core.identities as ids
     on everyone.source = 'github' and ids.github = everyone.native_id

@@ -13,8 +13,8 @@ people as (
 ),
 
 team_names as (
-    select team, lower(team) as lookup from config.teams
-    union select team, lower(name) from config.teams
+    select team, lower(team) as lookup from core.teams
+    union select team, lower(name) from core.teams
 ),
 
 jira as (

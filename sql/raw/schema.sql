@@ -29,3 +29,5 @@ create table if not exists raw.github__pull_requests (id varchar, updated varcha
 create table if not exists raw.github__timeline_events (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
 create table if not exists raw.github__issues (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
 create table if not exists raw.github__repositories (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
+create table if not exists raw.github__teams (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
+create table if not exists raw.github__team_members (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);

@@ -19,7 +19,7 @@ fetched as (
             "changeHistories": [{
                 "id": "VARCHAR", "created": "VARCHAR",
                 "author": {"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR", "displayName": "VARCHAR",
-                           "accountType": "VARCHAR"},
+                           "emailAddress": "VARCHAR", "accountType": "VARCHAR"},
                 "items": [{"field": "VARCHAR", "from": "VARCHAR", "fromString": "VARCHAR", "to": "VARCHAR",
                            "toString": "VARCHAR"}]
             }]

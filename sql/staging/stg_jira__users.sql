@@ -12,7 +12,7 @@ authors as (
 
 approvers as (
     select from_json(a->'approver', '{"accountId": "VARCHAR", "key": "VARCHAR", "name": "VARCHAR",
-        "displayName": "VARCHAR", "accountType": "VARCHAR"}') as u
+        "displayName": "VARCHAR", "emailAddress": "VARCHAR", "accountType": "VARCHAR"}') as u
     from (select unnest(json_extract(payload, '$.approval.approvers[*]')) as a from raw.jira__approvals)
 ),
 
@@ -28,6 +28,8 @@ select
     any_value(u.key) as user_key,
     any_value(u.name) as user_name,
     any_value(u.displayName) as display_name,
+    -- the address when the site shows it (Cloud hides it unless the user's profile makes it visible)
+    any_value(nullif(u.emailAddress, '')) as email_address,
     -- Cloud apps (Automation for Jira, integrations) are not people
     coalesce(bool_or(u.accountType = 'app'), false) as is_app
 from unioned
