@@ -23,6 +23,7 @@ from sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 MOVER_TO = "data"
+pytestmark = pytest.mark.timeout(1800)  # the fixture makes two whole runs; a loaded machine takes minutes each
 
 
 def unconfigured(store) -> str:
