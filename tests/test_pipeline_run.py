@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from benchmarks.bench_reliability import marts
 from pipelines.run import run_all
 from pipelines.warehouse import models
 from sandbox.generator import config_toml, generate
@@ -36,14 +37,6 @@ def prepare(monkeypatch, home: Path, sb: Sandbox, store, as_of: str | None = AS_
     return config
 
 
-def marts(path: Path) -> dict[str, list[tuple]]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        tables = [r[0] for r in con.execute("select table_name from information_schema.tables "
-                                            "where table_schema = 'marts' order by 1").fetchall()]
-        return {t: con.execute(f"select * from marts.{t} order by all").fetchall() for t in tables}
-    finally:
-        con.close()
 
 
 def test_whole_run_then_incremental(tmp_path, monkeypatch, store):
