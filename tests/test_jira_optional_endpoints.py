@@ -152,8 +152,10 @@ def test_check_calls_every_endpoint_and_names_the_optional_ones_it_cannot_use(sm
     from sandbox.generator import config_toml
     from tests.test_cli import flowlens
 
-    config = tmp_path / "flowlens.toml"
-    config.write_text(config_toml(small_store, "cloud"))
+    config = tmp_path / "flowlens.toml"  # Jira alone: the GitHub section off (no GITHUB_TOKEN is passed)
+    toml = config_toml(small_store, "cloud")
+    assert '[sources.github]\nenabled = true\n' in toml
+    config.write_text(toml.replace('[sources.github]\nenabled = true\n', '[sources.github]\nenabled = false\n'))
     with _sandbox(small_store, "cloud", issue_linking=False, jsm="denied") as sb:
         proc = flowlens("check", "--config", str(config), env={k: v for k, v in sb.env().items()
                                                                   if k.startswith("JIRA_")}, cwd=tmp_path)
@@ -183,4 +185,6 @@ def test_check_fails_on_an_unknown_project_in_one_line(small_store, tmp_path):
     assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr
     problems = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(problems) == 1, proc.stderr
-    assert problems[0].startswith("Jira: GET /rest/api/2/search: required: ") and "'NOPE'" in problems[0]
+    # the configuration key at fault, the request and its status, Jira's own words, what to do
+    assert problems[0].startswith("flowlens: sources.jira.projects: GET /rest/api/2/search: 400: "), problems[0]
+    assert "'NOPE'" in problems[0] and "Check the project keys in flowlens.toml" in problems[0]
