@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 Listener = Callable[[dict], None]
 _listeners: list[Listener] = []
@@ -22,7 +23,8 @@ def subscribe(fn: Listener) -> Callable[[], None]:
     return unsubscribe
 
 
-def emit(event: dict) -> None:
+def emit(context: Any, event: dict) -> None:
+    """One progress event of the step running under `context` (a Dagster execution context)."""
     with _lock:
         listeners = list(_listeners)
     for fn in listeners:

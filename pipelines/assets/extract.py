@@ -93,20 +93,20 @@ def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: lis
 
     def report(event: dict) -> None:
         key = event.get("project") or event.get("repository") or "?"
-        progress.emit({"source": source_name, "partition": key, **event})
+        progress.emit(context, {"source": source_name, "partition": key, **event})
 
     for key in keys:
-        progress.emit({"source": source_name, "partition": key, "event": "start"})
+        progress.emit(context, {"source": source_name, "partition": key, "event": "start"})
     results = many(keys, report) if keys else {}
     for key in keys:
         result = results.get(key)
         if result is None or isinstance(result, Exception):
             result = result or RuntimeError("not extracted")
-            progress.emit({"source": source_name, "partition": key, "event": "failed", "error": str(result)})
+            progress.emit(context, {"source": source_name, "partition": key, "event": "failed", "error": str(result)})
             failures.append(f"{key}: {str(result).splitlines()[0] if str(result) else type(result).__name__}")
             context.log.error(f"{source_name} {key}: extract failed: {result}")
             continue
-        progress.emit({"source": source_name, "partition": key, "event": "done", "records": result.records,
+        progress.emit(context, {"source": source_name, "partition": key, "event": "done", "records": result.records,
                        "pages": result.pages, "requests": result.requests})
         requests += result.requests
         for stream, n in result.records.items():
@@ -159,7 +159,7 @@ def _tell_gaps(context: dg.AssetExecutionContext, source_name: str, source: Any)
     def on_gap(gap: dict) -> None:
         line = f"{gap['endpoint']}: {gap['status']}: {gap['what']}"
         context.log.warning(f"{source_name}: {line}")
-        progress.emit({"source": source_name, "partition": "_site", "event": "note", "message": line})
+        progress.emit(context, {"source": source_name, "partition": "_site", "event": "note", "message": line})
     source.on_gap = on_gap
 
 

@@ -47,8 +47,8 @@ def load(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.
 
     with warehouse.connection() as con:
         result = wh.load(con, warehouse.paths().landing, replace=full_refresh.sources(context),
-                         progress=lambda e: progress.emit({"stage": "load", "event": "stream", **e}))
-    progress.emit({"stage": "load", "event": "done", "rows": sum(result.rows.values()), "pages": result.pages,
+                         progress=lambda e: progress.emit(context, {"stage": "load", "event": "stream", **e}))
+    progress.emit(context, {"stage": "load", "event": "done", "rows": sum(result.rows.values()), "pages": result.pages,
                    "streams": len(result.rows), "seconds": result.seconds})
     context.log.info(f"loaded {sum(result.rows.values())} new rows from {result.pages} pages "
                      f"in {result.seconds:.1f} s")
@@ -77,15 +77,15 @@ def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
 
         def built_one(e: dict) -> None:
             context.log.info(f"{e['model']}: {e['rows']} rows in {e['seconds']:.2f} s")
-            progress.emit({"stage": "model", "event": "done", "layer": layer, **e})
+            progress.emit(context, {"stage": "model", "event": "done", "layer": layer, **e})
 
-        progress.emit({"stage": "model", "event": "start", "layer": layer, "models": len(models)})
+        progress.emit(context, {"stage": "model", "event": "start", "layer": layer, "models": len(models)})
         with warehouse.connection() as con:
             built = wh.run_models(con, cfg, as_of, layers=[layer], progress=built_one)
             rows = {name: n for name, n, _ in built}
             t0 = time.perf_counter()
             results = checks.evaluate(con, context.instance, models, rows)
-            progress.emit({"stage": "checks", "event": "done", "layer": layer, "seconds": time.perf_counter() - t0,
+            progress.emit(context, {"stage": "checks", "event": "done", "layer": layer, "seconds": time.perf_counter() - t0,
                            "passed": sum(1 for r in results if r.passed),
                            "failed": [f"{r.asset_key.to_user_string()}:{r.check_name}"
                                       + (" (warning)" if r.severity == dg.AssetCheckSeverity.WARN else "")
@@ -96,7 +96,7 @@ def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
 
                 line = origin_line(con)
                 context.log.info(line)
-                progress.emit({"stage": "teams", "event": "done", "line": line})
+                progress.emit(context, {"stage": "teams", "event": "done", "line": line})
         for name, n, secs in built:
             md: dict[str, Any] = {"rows": n, "seconds": round(secs, 3), "as_of": as_of.isoformat()}
             if name == "marts.item_flow":
@@ -139,7 +139,7 @@ def published_warehouse_asset(model_keys: list[dg.AssetKey]) -> dg.AssetsDefinit
             info = publish(paths.warehouse, paths.published, warehouse.config())
         except PublishError as e:
             raise dg.Failure(description=str(e), allow_retries=False) from None
-        progress.emit({"stage": "publish", "event": "done", "path": str(paths.published), "bytes": info["bytes"],
+        progress.emit(context, {"stage": "publish", "event": "done", "path": str(paths.published), "bytes": info["bytes"],
                        "tables": info["tables"], "seconds": time.perf_counter() - t0})
         context.log.info(f"published {paths.published} ({info['bytes'] / 1e6:.1f} MB)")
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.published)),
@@ -155,7 +155,7 @@ def report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     paths = warehouse.paths()
     t0 = time.perf_counter()
     rows = write_report(paths.published, paths.report, warehouse.config())
-    progress.emit({"stage": "report", "event": "done", "path": str(paths.report), "teams": len(rows),
+    progress.emit(context, {"stage": "report", "event": "done", "path": str(paths.report), "teams": len(rows),
                    "seconds": time.perf_counter() - t0})
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.report)), "teams": len(rows),
                                           "summary": dg.MetadataValue.md(markdown_table(rows))})
