@@ -12,7 +12,6 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,16 @@ from typing import Any, TextIO
 INSTANCE_YAML = ("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    granularity: op\n    default_limit: 1\n"
                  "run_monitoring:\n  enabled: true\n  free_slots_after_run_end_seconds: 300\n")
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+RESOURCES = ("jira", "github", "warehouse")
+
+
+def run_config(config_path: str | os.PathLike | None, home: str | os.PathLike) -> dict[str, Any]:
+    """The run config of `flowlens run`'s jobs: the configuration file and the home, explicitly, as the resources'
+    config (it shows in the UI's run config); credentials stay in the environment, read when a resource is used,
+    so they never reach the run config or the event log."""
+    values = {"config_path": str(Path(config_path).absolute()) if config_path else None,
+              "home": str(Path(home).absolute())}
+    return {"resources": {name: {"config": values} for name in RESOURCES}, **QUIET}
 
 
 @dataclass
@@ -170,12 +179,9 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
     from pipelines.resources import Home
 
     t0 = time.perf_counter()
-    if config_path:
-        os.environ["FLOWLENS_CONFIG"] = str(Path(config_path).absolute())
-    if home:
-        os.environ["FLOWLENS_HOME"] = str(Path(home).absolute())
-    cfg = preflight(config_path)  # a broken configuration stops here, in one line, before any API call
-    paths = Home.from_env()
+    paths = Home.from_env(home)
+    # A broken configuration stops here, in one line, before any API call (the home checked is this run's).
+    cfg = preflight(config_path, {**os.environ, "FLOWLENS_HOME": str(paths.root)} if home else None)
     held = home_lock.acquire(paths.root)  # one run at a time: before any API call and Dagster's storage
     summary = RunSummary()
     summary.as_of = as_of or os.environ.get("FLOWLENS_AS_OF") or datetime.now(UTC).isoformat()
@@ -186,13 +192,17 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
     housekeeping.tidy(paths.root, keep.landing_days, keep.run_history_days, instance)  # under the lock
     tags = {"flowlens/as_of": summary.as_of, "flowlens/trigger": "flowlens run"} | refresh_tags(full_refresh)
     show = Progress(out)
-    unsubscribe = progress.subscribe(show)
+    config = run_config(cfg.path or config_path, paths.root)
 
     def execute(job: str, what: str, extra: dict[str, str] | None = None) -> Any:
+        from dagster._core.utils import make_new_run_id
+
         out.write(f"{what}\n")
         out.flush()
-        result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags | (extra or {}),
-                                                               run_config=QUIET, raise_on_error=False)
+        run_id = make_new_run_id()
+        with progress.Follow(instance, run_id, show):  # the run's own event log, read as it is written
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance, tags=tags | (extra or {}), run_config=config, raise_on_error=False, run_id=run_id)
         for ev in result.get_asset_check_evaluations():
             if ev.passed:
                 summary.checks_passed += 1
@@ -226,7 +236,6 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
                     md = mat.materialization.metadata
                     summary.loaded_rows = int(md["new_rows"].value) if "new_rows" in md else 0
     finally:
-        unsubscribe()
         held.release()
     summary.records, summary.requests, summary.partitions = show.records, show.requests, show.partitions
     summary.seconds = time.perf_counter() - t0
@@ -245,5 +254,3 @@ def format_summary(s: RunSummary, home: Path) -> str:
     lines += [f"  error: {e}" for e in s.errors]
     return "\n".join(lines)
 
-
-ProgressFn = Callable[[dict], None]

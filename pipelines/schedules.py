@@ -15,14 +15,13 @@ EXTRACT_ROOT = dg.AssetSelection.assets("sources")
 
 
 def schedule_settings() -> tuple[str, str]:
-    """Cron and time zone from flowlens.toml; the defaults when there is none or it is broken (runs say why)."""
-    from pipelines.config import ConfigError, load_config
+    """Cron and time zone from flowlens.toml (FLOWLENS_CONFIG, ./flowlens.toml), the defaults without one. A broken
+    file raises its ConfigError (one line naming the file and key): the code location fails to load and says why,
+    rather than scheduling the night at a time nobody chose."""
+    from pipelines.config import load_config
 
-    try:
-        s = load_config(os.environ.get("FLOWLENS_CONFIG") or None).schedule
-        return s.cron, s.timezone
-    except ConfigError:
-        return "0 2 * * *", "UTC"
+    s = load_config(os.environ.get("FLOWLENS_CONFIG") or None).schedule
+    return s.cron, s.timezone
 
 
 def build_nightly() -> dg.ScheduleDefinition:

@@ -1,6 +1,7 @@
 """The whole run in-process against the sandbox (small): every asset, every check; a second run is incremental."""
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import duckdb
 import pytest
 
 from benchmarks.bench_reliability import marts
-from pipelines.run import run_all
+from pipelines import progress
+from pipelines.run import instance_for, run_all
 from pipelines.warehouse import models
 from sandbox.generator import config_toml, generate
 from sandbox.server import Sandbox
@@ -42,9 +44,13 @@ def prepare(monkeypatch, home: Path, sb: Sandbox, store, as_of: str | None = AS_
 def test_whole_run_then_incremental(tmp_path, monkeypatch, store):
     with Sandbox(store) as sb:
         config = prepare(monkeypatch, tmp_path / "home", sb, store)
+        for name in ("FLOWLENS_HOME", "FLOWLENS_CONFIG"):  # passed in, explicitly: not through the environment
+            monkeypatch.delenv(name)
         out = io.StringIO()
         first = run_all(str(config), tmp_path / "home", out=out)
         assert first.ok, first.errors
+        assert "FLOWLENS_HOME" not in os.environ and "FLOWLENS_CONFIG" not in os.environ
+        assert_runs_configured_and_logged(tmp_path / "home", config)
         assert first.partitions.get("jira", 0) == len(store.jira_projects)
         assert first.partitions.get("github", 0) == len([r for r in store.github_repos if not r.archived])
         assert not [c for c in first.checks_failed if "warning" not in c], first.checks_failed
@@ -88,3 +94,38 @@ def assert_progress_lines(text: str, published: Path, loaded_rows: int) -> None:
         con.close()
     assert any(ln.startswith("  checks marts: ") and " passed" in ln for ln in lines), text
     assert any(ln.startswith(f"  published {published} (") for ln in lines), text
+
+
+def assert_runs_configured_and_logged(home: Path, config: Path) -> None:
+    """Each job of the run got the configuration file and the home as its resources' config (shown in the UI),
+    and its progress is in the run's own event log: what `flowlens run` printed, the UI shows too."""
+    instance = instance_for(home)
+    try:
+        runs = instance.get_runs()
+        assert {r.job_name for r in runs} >= {"discover", "extract_jira", "extract_github", "refresh"}
+        for r in runs:
+            for name in ("jira", "github", "warehouse"):
+                assert r.run_config["resources"][name]["config"] == {"config_path": str(config), "home": str(home)}
+        refresh = next(r for r in runs if r.job_name == "refresh")
+        events = [progress.parse(e.user_message) for e in instance.all_logs(refresh.run_id) if e.dagster_event is None]
+        stages = {(e["stage"], e["event"]) for e in events if e and "stage" in e}
+        assert {("load", "done"), ("model", "done"), ("checks", "done"), ("publish", "done")} <= stages, stages
+    finally:
+        instance.dispose()
+
+
+def test_a_broken_configuration_stops_the_code_location_loading(tmp_path):
+    """The nightly schedule's cron is read when Dagster loads the code location: a broken flowlens.toml fails that
+    loudly, naming the file and key (before: the defaults, silently, and a night at a time nobody chose)."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "flowlens.toml"
+    bad.write_text('[schedule]\ncron = "every night"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWLENS_", "DAGSTER_HOME"))}
+    proc = subprocess.run([sys.executable, "-c", "import pipelines.definitions"], env=env | {"FLOWLENS_CONFIG": str(bad)},
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"pipelines.config.ConfigError: {bad}: schedule.cron: 'every night'"), proc.stderr[-2000:]

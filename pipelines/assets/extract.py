@@ -7,6 +7,7 @@ methods: one Jira search over all the projects, GitHub searches that cover many 
 
 
 import json
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -258,7 +259,8 @@ def discover(jira: JiraResource, github: GitHubResource) -> tuple[dict[str, list
     from connectors.http import ConnectorError
     from pipelines.preflight import preflight, scope
 
-    cfg = preflight(jira.config_path)
+    env = {**os.environ, "FLOWLENS_HOME": jira.home} if jira.home else None  # this run's home, passed in
+    cfg = preflight(jira.config_path, env)
     found: dict[str, list[str]] = {}
     notes: list[str] = []
     for name, res in (("jira", jira), ("github", github)):
