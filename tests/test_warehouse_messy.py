@@ -220,3 +220,38 @@ def test_blocked_waits_name_the_blocking_item_and_its_owners_team_then(org: Org,
         ("jira:PAY-2", "blocked", MON + H, "jira:PLAT-1", "core"),
         ("jira:PAY-2", "dependency", MON + 2 * H, "jira:PLAT-1", "core"),
         ("jira:PAY-2", "blocked", MON + 5 * D, None, None)]
+
+
+# ------------------------------------------------------------------ the wait ledger's key
+
+
+def ledger_duplicates(con) -> list[tuple]:
+    return rows(con, "select item_id, cause, started_at, waited_on, count(*) from marts.wait_intervals "
+                     "group by all having count(*) > 1")
+
+
+def test_a_flag_and_a_blocked_status_from_one_instant_are_one_blocked_wait(org: Org, tmp_path: Path) -> None:
+    # PAY-1: blocked and flagged by one history, the flag cleared first; PAY-2: a flag set while blocked, kept
+    # after it; PAY-3: a flag ending as the blocked status begins (touching: one wait)
+    org.issue("PAY-1", MON, [(MON + H, "ana", [st("To Do", "In Progress")]),
+                             (MON + 2 * H, "ana", [st("In Progress", "Blocked"), flag(True)]),
+                             (MON + 5 * H, "ana", [flag(False)]),
+                             (MON + 6 * H, "ana", [st("Blocked", "In Progress")])])
+    org.issue("PAY-2", MON, [(MON + H, "ana", [st("To Do", "In Progress")]),
+                             (MON + 2 * H, "ana", [st("In Progress", "Blocked")]),
+                             (MON + 3 * H, "ana", [flag(True)]),
+                             (MON + 4 * H, "ana", [st("Blocked", "In Progress")]),
+                             (MON + 8 * H, "ana", [flag(False)])])
+    org.issue("PAY-3", MON, [(MON + H, "ana", [st("To Do", "In Progress"), flag(True)]),
+                             (MON + 2 * H, "ana", [flag(False), st("In Progress", "Blocked")]),
+                             (MON + 3 * H, "ana", [st("Blocked", "Done")])])
+    con = build(tmp_path, org)
+    assert ledger_duplicates(con) == []
+    assert rows(con, "select item_id, started_at, ended_at, waited_on, calendar_s from marts.wait_intervals "
+                     "where cause = 'blocked' order by item_id") == [
+        ("jira:PAY-1", MON + 2 * H, MON + 6 * H, None, 4 * 3600.0),
+        ("jira:PAY-2", MON + 2 * H, MON + 8 * H, None, 6 * 3600.0),
+        ("jira:PAY-3", MON + H, MON + 3 * H, None, 2 * 3600.0)]
+    # blocked time is the union already; the ledger's blocked rows now sum to it
+    assert rows(con, "select item_id, blocked_s from marts.item_flow order by item_id") == [
+        ("jira:PAY-1", 4 * 3600.0), ("jira:PAY-2", 6 * 3600.0), ("jira:PAY-3", 2 * 3600.0)]

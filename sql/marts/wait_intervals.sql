@@ -39,20 +39,40 @@ owners as (
     group by all
 ),
 
-blocked as (
+blocked_named as (
     -- waited on: the blocking item (dependency; a blocked status or flag with an "is blocked by" link open
     -- during it), its team = the team of its owner when the wait starts, else the blocking item's team;
     -- null when nothing says what the item waits on
-    select b.item_id, case when b.cause = 'dependency' then 'dependency' else 'blocked' end, b.started_at,
-        b.ended_at, b.waited_on_item,
+    select b.item_id, case when b.cause = 'dependency' then 'dependency' else 'blocked' end as cause, b.started_at,
+        b.ended_at, b.waited_on_item as waited_on,
         case when b.waited_on_item is not null then
             case when o.owner_id is not null then core.team_of(o.owner_id, b.started_at, blocker.team_field)
                 else coalesce(blocker.team, 'unknown') end
-        end,
+        end as waited_on_team,
         b.is_open
     from core.blocked_pieces as b
     left join items as blocker on blocker.item_id = b.waited_on_item
     asof left join owners as o on o.item_id = b.waited_on_item and o.started_at <= b.started_at
+),
+
+blocked_islands as (
+    -- a blocked status and a flag (or two pieces on one blocker) that overlap or touch are one wait on the same
+    -- thing: islands per item, cause and waited_on, so the ledger's key holds and its rows never double-count
+    select *, sum(is_new) over (partition by item_id, cause, waited_on order by started_at, ended_at) as island
+    from (
+        select *, case when started_at <= max(ended_at) over (
+            partition by item_id, cause, waited_on order by started_at, ended_at
+            rows between unbounded preceding and 1 preceding
+        ) then 0 else 1 end as is_new
+        from blocked_named
+    )
+),
+
+blocked as (
+    select item_id, cause, min(started_at), max(ended_at), waited_on, arg_min(waited_on_team, started_at),
+        bool_or(is_open)
+    from blocked_islands
+    group by item_id, cause, waited_on, island
 ),
 
 linked_review_pieces as (
