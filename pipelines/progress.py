@@ -4,7 +4,7 @@ shows it under the step). `flowlens run` follows the run's event log (`follow`) 
 `Progress`); the daemon's runs keep them in their event log. No listeners, no module state but a throttle.
 
 Routine events (a page landed, a stream loaded) are throttled per step and partition; the ones a reader counts
-or must see (start, done, failed, note, and every warehouse step but a loaded stream) always go through.
+or must see (start, done, failed, note, requests, and every warehouse step but a loaded stream) always go through.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Self
 
 PREFIX = "flowlens progress "
 EVERY_S = 0.5  # at most one routine event per step and partition this often
-ALWAYS = {"start", "done", "failed", "note"}
+ALWAYS = {"start", "done", "failed", "note", "requests"}
 
 _last: dict[tuple[str, str, str], float] = {}
 _lock = threading.Lock()  # connectors call back from worker threads; one log call at a time per process

@@ -85,6 +85,9 @@ class Progress:
         with self.lock:
             if kind == "start":
                 return
+            if kind == "requests":  # sent outside any partition: connecting, discovery, the site streams
+                self.requests[src] = self.requests.get(src, 0) + int(e.get("requests") or 0)
+                return
             if kind == "failed":
                 self.print(f"  {src} {part}: FAILED: {e.get('error')}")
                 return

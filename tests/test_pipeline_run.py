@@ -60,12 +60,14 @@ def test_whole_run_then_incremental(tmp_path, monkeypatch, store):
         assert before.get("item_flow"), "marts.item_flow is empty"
         assert (tmp_path / "home" / "report.html").read_text().count("<tr>") >= 2
         requests_first = dict(sb.app.stats.requests)
+        assert_requests_as_counted(first.requests, requests_first)
         assert_progress_lines(out.getvalue(), published, first.loaded_rows)
 
         sb.app.reset_stats()
         second = run_all(str(config), tmp_path / "home")
         assert second.ok, second.errors
         requests_second = dict(sb.app.stats.requests)
+        assert_requests_as_counted(second.requests, requests_second)
     # Nothing changed: no per-issue changelog or approval fetches, no route asked more often than on the
     # first run, and (overlap window aside) almost nothing landed again.
     assert sum(requests_second.values()) < sum(requests_first.values()), (requests_first, requests_second)
@@ -129,3 +131,12 @@ def test_a_broken_configuration_stops_the_code_location_loading(tmp_path):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"pipelines.config.ConfigError: {bad}: schedule.cron: 'every night'"), proc.stderr[-2000:]
+
+
+def assert_requests_as_counted(printed: dict[str, int], served: dict[str, int]) -> None:
+    """The request totals a run prints (per source: discovery, site streams, every partition, extracted in
+    parallel) equal what the sandbox itself counted (/_sandbox/stats), exactly (issue 17)."""
+    assert set(printed) == {"jira", "github"}, printed
+    for src in ("jira", "github"):
+        assert printed[src] == sum(n for route, n in served.items() if route.startswith(f"{src}.")), (src, printed, served)
+    assert sum(printed.values()) == sum(served.values()), (printed, served)

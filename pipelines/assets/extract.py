@@ -84,9 +84,20 @@ def _done_this_run(context: dg.AssetExecutionContext, landing: Path, source: str
 
 
 def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: list[str],
-                  many: Callable[[list[str], Callable[[dict], None]], dict[str, Any]]) -> dg.MaterializeResult:
+                  many: Callable[[list[str], Callable[[dict], None]], dict[str, Any]],
+                  source: Any = None) -> dg.MaterializeResult:
     """Extract every partition key in one multi-partition connector call (searches over many partitions, one manifest
-    per partition); fail at the end naming those that failed."""
+    per partition); fail at the end naming those that failed. The requests no partition counted are told apart."""
+    counted = [0]  # the requests the partitions' `done` events carry
+    try:
+        return _extract_partitions(context, source_name, keys, many, counted)
+    finally:
+        _tell_requests(context, source_name, source, "extract", attributed=counted[0])
+
+
+def _extract_partitions(context: dg.AssetExecutionContext, source_name: str, keys: list[str],
+                        many: Callable[[list[str], Callable[[dict], None]], dict[str, Any]],
+                        counted: list[int]) -> dg.MaterializeResult:
     records: dict[str, int] = {}
     pages: dict[str, int] = {}
     requests = 0
@@ -110,6 +121,7 @@ def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: lis
         progress.emit(context, {"source": source_name, "partition": key, "event": "done", "records": result.records,
                        "pages": result.pages, "requests": result.requests})
         requests += result.requests
+        counted[0] = requests
         for stream, n in result.records.items():
             records[stream] = records.get(stream, 0) + n
         for stream, n in result.pages.items():
@@ -128,6 +140,17 @@ def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: lis
         **{f"records_{s}": n for s, n in sorted(records.items())},
         **{f"pages_{s}": n for s, n in sorted(pages.items())},
     })
+
+
+def _tell_requests(context: dg.AssetExecutionContext, source_name: str, source: Any, what: str,
+                   attributed: int = 0) -> None:
+    """The requests this step's client sent that no partition's `done` counted (connecting, discovery, the site
+    streams, a failed partition): `flowlens run`'s totals are then every request the step sent, exactly."""
+    client = getattr(source, "client", None)
+    extra = (client.log.total if client is not None else 0) - attributed
+    if extra:
+        progress.emit(context, {"source": source_name, "partition": f"_{what}", "event": "requests",
+                                "what": what, "requests": extra})
 
 
 def _keys(context: dg.AssetExecutionContext) -> list[str]:
@@ -150,6 +173,8 @@ def jira_site(context: dg.AssetExecutionContext, jira: JiraResource) -> dg.Mater
         result = source.extract_site(jira.paths().landing)
     except ConnectorError as e:
         raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
+    finally:
+        _tell_requests(context, "jira", source, "site")
     return dg.MaterializeResult(metadata={"api_requests": result.requests,
                                           **{f"records_{s}": n for s, n in sorted(result.records.items())},
                                           **({"gaps": dg.MetadataValue.json(result.gaps)} if result.gaps else {})})
@@ -179,7 +204,10 @@ def github_site(context: dg.AssetExecutionContext, github: GitHubResource) -> dg
     except SourceSkipped as e:
         context.log.warning(str(e))
         return dg.MaterializeResult(metadata={"skipped": str(e)})
-    result = source.extract_teams(github.paths().landing, run_as_of(context).isoformat())
+    try:
+        result = source.extract_teams(github.paths().landing, run_as_of(context).isoformat())
+    finally:
+        _tell_requests(context, "github", source, "site")
     return dg.MaterializeResult(metadata={"api_requests": result.requests,
                                           **{f"records_{s}": n for s, n in sorted(result.records.items())}})
 
@@ -205,7 +233,7 @@ def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
         reconcile = [k for k in keys if _run_counter(landing, "jira", k) % every == 0]
         return source.extract_projects(landing, {k: cursors.get(("jira", k)) for k in keys}, reconcile=reconcile,
                                        progress=report)
-    return _extract_many(context, "jira", keys, many)
+    return _extract_many(context, "jira", keys, many, source)
 
 
 @dg.asset(group_name="github", pool="github_api", partitions_def=GITHUB_REPOSITORIES, retry_policy=EXTRACT_RETRY,
@@ -229,7 +257,7 @@ def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
                 context.log.warning(f"github: discovery failed, searching repository by name: {e}")
         return source.extract_repositories(landing, {k: cursors.get(("github", k)) for k in keys},
                                            progress=report, parallel=PARALLEL_PARTITIONS)
-    return _extract_many(context, "github", keys, many)
+    return _extract_many(context, "github", keys, many, source)
 
 
 @dg.asset(group_name="sources", kinds={"python"},
@@ -238,10 +266,15 @@ def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
 def sources(context: dg.AssetExecutionContext, jira: JiraResource, github: GitHubResource) -> dg.MaterializeResult:
     from pipelines.config import ConfigError
 
+    sent: dict[str, int] = {}
     try:
-        found, notes = discover(jira, github)
+        found, notes = discover(jira, github, sent)
     except ConfigError as e:  # a broken configuration: one line, not retried; `flowlens run` exits 2
         raise dg.Failure(description=str(e), metadata={"config_error": str(e)}, allow_retries=False) from None
+    finally:
+        for name, n in sent.items():
+            progress.emit(context, {"source": name, "partition": "_discovery", "event": "requests", "what": "discovery",
+                                    "requests": n})
     for note in notes:
         context.log.warning(note)
     if not found:
@@ -253,9 +286,11 @@ def sources(context: dg.AssetExecutionContext, jira: JiraResource, github: GitHu
         "partitions": dg.MetadataValue.md("\n".join(f"- {k}: {', '.join(v)}" for k, v in found.items()))})
 
 
-def discover(jira: JiraResource, github: GitHubResource) -> tuple[dict[str, list[str]], list[str]]:
+def discover(jira: JiraResource, github: GitHubResource,
+             sent: dict[str, int] | None = None) -> tuple[dict[str, list[str]], list[str]]:
     """Partition keys per source from flowlens.toml and discovery; plus one line per skipped source. The
-    configuration is checked first (pipelines/preflight.py): a mistake is a ConfigError, before any extract."""
+    configuration is checked first (pipelines/preflight.py): a mistake is a ConfigError, before any extract.
+    `sent` gets the API requests each source's discovery sent."""
     from connectors.http import ConnectorError
     from pipelines.preflight import preflight, scope
 
@@ -265,7 +300,9 @@ def discover(jira: JiraResource, github: GitHubResource) -> tuple[dict[str, list
     notes: list[str] = []
     for name, res in (("jira", jira), ("github", github)):
         try:
-            _, found[name] = scope(name, res, cfg)
+            source, found[name] = scope(name, res, cfg)
+            if sent is not None:
+                sent[name] = source.client.log.total
         except SourceSkipped as e:
             notes.append(str(e))
         except ConnectorError as e:
