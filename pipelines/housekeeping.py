@@ -4,7 +4,9 @@
   page's `.NAME.*.tmp`, DuckDB's spill folder `warehouse.duckdb.tmp/`;
 - landing extracts older than `housekeeping.landing_days` whose every page is loaded (the warehouse keeps
   their rows; `flowlens run --full-refresh` fetches anew rather than reading old pages);
-- Dagster run history (runs and their event logs) older than `housekeeping.run_history_days`.
+- Dagster run history (runs and their event logs) older than `housekeeping.run_history_days`;
+- runs of `flowlens run` that a killed process left "started": marked failed, and the `warehouse` pool slot they
+  claimed freed (nothing else frees it without a daemon; the next run would wait for it forever).
 A retention of 0 keeps everything.
 """
 
@@ -24,6 +26,7 @@ class Tidied:
     temp_files: list[str] = field(default_factory=list)  # relative to the home
     extracts: int = 0
     runs: int = 0
+    dead_runs: list[str] = field(default_factory=list)  # run ids
 
 
 def temp_files(home: Path) -> list[Path]:
@@ -93,6 +96,25 @@ def prune_runs(instance: Any, days: int, now: datetime | None = None) -> int:
     return len(records)
 
 
+TRIGGER = ("flowlens/trigger", "flowlens run")
+
+
+def end_dead_runs(instance: Any) -> list[str]:
+    """Runs of `flowlens run` still "started" while we hold the run lock: their process died. Mark them failed and
+    free every concurrency slot they claimed; returns their run ids."""
+    import dagster as dg
+
+    alive = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+             dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.CANCELING]
+    records = instance.get_run_records(filters=dg.RunsFilter(statuses=alive, tags=dict([TRIGGER])))
+    for r in records:
+        run = r.dagster_run
+        instance.report_run_failed(run, "the process running it died (killed or crashed): the next "
+                                        "`flowlens run` found it unfinished under the run lock")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [r.dagster_run.run_id for r in records]
+
+
 def tidy(home: Path, landing_days: int, run_history_days: int, instance: Any = None,
          now: datetime | None = None) -> Tidied:
     out = Tidied()
@@ -101,5 +123,6 @@ def tidy(home: Path, landing_days: int, run_history_days: int, instance: Any = N
         out.temp_files.append(str(p.relative_to(home)))
     out.extracts = prune_landing(home, landing_days, now)
     if instance is not None:
+        out.dead_runs = end_dead_runs(instance)
         out.runs = prune_runs(instance, run_history_days, now)
     return out

@@ -192,7 +192,10 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
 
     instance = instance_for(paths.root)
     keep = cfg.housekeeping
-    housekeeping.tidy(paths.root, keep.landing_days, keep.run_history_days, instance)  # under the lock
+    tidied = housekeeping.tidy(paths.root, keep.landing_days, keep.run_history_days, instance)  # under the lock
+    if tidied.dead_runs:
+        out.write(f"ended {len(tidied.dead_runs)} run(s) a killed process left unfinished; the warehouse is "
+                  "repaired by this run\n")
     tags = {"flowlens/as_of": summary.as_of, "flowlens/trigger": "flowlens run"} | refresh_tags(full_refresh)
     show = Progress(out)
     config = run_config(cfg.path or config_path, paths.root)

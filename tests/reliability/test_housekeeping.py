@@ -77,6 +77,61 @@ def test_run_history_older_than_the_retention_is_deleted(tmp_path):
     assert instance.get_run_records() == []
 
 
+HOLDER = """
+import sys, time
+import dagster as dg
+from pipelines.run import instance_for
+from pathlib import Path
+
+@dg.op(pool="warehouse")
+def hold() -> None:
+    print("holding", flush=True)
+    time.sleep(600)
+
+@dg.job
+def holder() -> None:
+    hold()
+
+holder.execute_in_process(instance=instance_for(Path(sys.argv[1])), tags={"flowlens/trigger": "flowlens run"})
+"""
+
+
+def test_a_killed_runs_pool_slot_is_freed_so_the_next_run_is_not_stuck(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                         env=os.environ | {"PYTHONPATH": str(root)})
+    assert p.stdout is not None and p.stdout.readline().strip() == "holding"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    instance = instance_for(tmp_path)
+    [dead] = instance.get_run_records()
+    assert dead.dagster_run.status == dg.DagsterRunStatus.STARTED  # nothing else notices the process died
+    assert [s.run_id for s in instance.event_log_storage.get_concurrency_info("warehouse").claimed_slots] \
+        == [dead.dagster_run.run_id]
+    done = tidy(tmp_path, 0, 0, instance)
+    assert done.dead_runs == [dead.dagster_run.run_id]
+    assert instance.get_run_by_id(dead.dagster_run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.event_log_storage.get_concurrency_info("warehouse").claimed_slots == []
+
+    @dg.op(pool="warehouse")
+    def write() -> None:
+        pass
+
+    @dg.job
+    def next_run() -> None:
+        write()
+
+    assert next_run.execute_in_process(instance=instance).success  # waited forever before
+    assert tidy(tmp_path, 0, 0, instance).dead_runs == []  # finished runs are left alone
+
+
 def test_the_retention_defaults_are_documented():
     keep = Config().housekeeping
     example = (Path(__file__).resolve().parents[2] / "flowlens.example.toml").read_text()
