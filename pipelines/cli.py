@@ -27,8 +27,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.config import EXIT_CONFIG, ConfigError
     from pipelines.full_refresh import parse as parse_full_refresh
     from pipelines.preflight import preflight
-    from pipelines.resources import Home
-    from pipelines.run import format_summary, run_all
 
     try:
         refresh = parse_full_refresh(args.full_refresh) if args.full_refresh is not None else ()
@@ -38,11 +36,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         preflight(args.config)  # a broken configuration: one line, before the lock and any API call
         with home_lock.acquire(home_lock.home_from_env()):  # at once, before Dagster is even imported
+            from pipelines.run import run_all
+
             summary = run_all(args.config, full_refresh=refresh)
     except ConfigError as e:
         return _fail(str(e), EXIT_CONFIG)
     if summary.config_error:  # found by asking the servers, before any extract
         return _fail(summary.config_error, EXIT_CONFIG)
+    from pipelines.resources import Home
+    from pipelines.run import format_summary
+
     print(format_summary(summary, Home.from_env().root), file=sys.stderr)
     return 0 if summary.ok else 1
 

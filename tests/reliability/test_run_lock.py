@@ -86,12 +86,16 @@ def test_a_second_run_refuses_before_any_api_call_or_dagster_storage(tmp_path):
             config = tmp_path / "flowlens.toml"
             config.write_text(config_toml(store, sb.app.jira_deployment))
             sb.app.reset_stats()
-            run = flowlens_popen(home, config, sb.env())
+            run = flowlens_popen(home, config, sb.env() | {"PYTHONPROFILEIMPORTTIME": "1"})
             out, err = run.communicate(timeout=600)
             served = sum(sb.app.stats.requests.values())
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait()
+    imported = [ln.rsplit("|", 1)[-1].strip() for ln in err.splitlines() if ln.startswith("import time:")]
+    assert "pipelines.lock" in imported and not [m for m in imported if m.split(".")[0] == "dagster"], \
+        "the refusal must come before Dagster (about a second of imports) is loaded"
+    err = "\n".join(ln for ln in err.splitlines() if not ln.startswith("import time:"))
     line = one_line_error(subprocess.CompletedProcess(run.args, run.returncode, out, err))
     assert line.startswith(f"flowlens: another flowlens run holds {home} (process {p.pid}, started "), line
     assert served == 0
