@@ -1,6 +1,7 @@
 """Asset checks on the models, evaluated in the step that builds them (same connection, no second lock).
 
-Blocking (wrong data must not be published): unique keys, possible durations, row counts not collapsing.
+Blocking (wrong data must not be published): unique keys, possible durations, row counts not collapsing, a mart
+not empty while its sources hold rows.
 Warning only: statuses mapped by their Jira category alone (listed, so someone can map them).
 
 Plausibility checks are SQL: `sql/checks/NAME.sql` returns the offending rows (none = pass); its header names
@@ -24,6 +25,9 @@ INTERVALS = [("started_at", "finished_at"), ("started_at", "ended_at"), ("reques
 COLLAPSE_MIN_PREVIOUS = 20  # below this many rows, a drop is noise, not a collapse
 COLLAPSE_SHARE = 0.5  # fewer than half the previous run's rows: something went wrong upstream
 STATUS_MAP = "core.status_map"
+# One row per work item: empty while the load brought anything at all (any raw.* table holds rows) means the
+# items were never extracted or got lost on the way; publishing it would show an empty organisation.
+ITEM_GRAIN = "marts.item_flow"
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "sql" / "checks"
 SAMPLE_ROWS = 20  # offending rows shown in a failed check's metadata
 _HEADER = re.compile(r"^--\s*(asset|severity|description):\s*(.*?)\s*$", re.MULTILINE)
@@ -69,6 +73,9 @@ def check_specs(models: list[Any]) -> list[dg.AssetCheckSpec]:
                                                        "calendar time, no interval ending before it starts"))
             specs.append(dg.AssetCheckSpec("row_count_stable", asset=k, blocking=True,
                                            description="the row count did not collapse against the previous run"))
+            specs.append(dg.AssetCheckSpec("not_empty", asset=k, blocking=True, description=(
+                "not empty while the load brought rows (raw.*)" if m.name == ITEM_GRAIN else
+                "not empty while every table it reads holds rows")))
         if m.name == STATUS_MAP:
             specs.append(dg.AssetCheckSpec("statuses_mapped", asset=k, blocking=False,
                                            description="every status is mapped by name or pattern, not only by "
@@ -126,6 +133,30 @@ def row_count_stable(instance: dg.DagsterInstance, table: str, rows: int) -> dg.
                    else dg.MetadataValue.null())
 
 
+def _has_rows(con: Any, table: str) -> bool:
+    return con.execute(f"select exists (from {table})").fetchone()[0]
+
+
+def not_empty(con: Any, model: Any, rows: int) -> dg.AssetCheckResult:
+    """A mart is not empty while its sources hold rows. Its sources: the tables it reads, all of them holding rows
+    (then an empty mart lost everything in a join or a filter); for the item grain (marts.item_flow), any payload
+    the load brought (raw.*), so a run that extracted site data but no items is not published as an empty
+    organisation."""
+    if rows > 0:
+        return _result("not_empty", model.name, True, True, rows=rows)
+    if model.name == ITEM_GRAIN:
+        raw = [f"raw.{t}" for (t,) in con.execute(  # the payload tables, not the load's bookkeeping
+            "select table_name from duckdb_columns() where schema_name = 'raw' and column_name = 'payload' "
+            "order by table_name").fetchall()]
+        full = [t for t in raw if _has_rows(con, t)]
+        return _result("not_empty", model.name, not full, True, rows=rows, sources_with_rows=len(full),
+                       sources=dg.MetadataValue.md("\n".join(f"- {t}" for t in full) or "none"))
+    sources = list(model.depends_on)
+    empty = [t for t in sources if not _has_rows(con, t)]
+    return _result("not_empty", model.name, bool(empty) or not sources, True, rows=rows, sources=", ".join(sources),
+                   empty_sources=", ".join(empty) or "none")
+
+
 def statuses_mapped(con: Any) -> dg.AssetCheckResult:
     rows = con.execute("select project_key, status_name, status_category, state from core.unmapped_statuses"
                        ).fetchall()
@@ -157,6 +188,7 @@ def evaluate(con: Any, instance: dg.DagsterInstance, models: list[Any], rows: di
         if m.layer == "marts":
             out.append(durations_valid(con, m.name))
             out.append(row_count_stable(instance, m.name, rows[m.name]))
+            out.append(not_empty(con, m, rows[m.name]))
         if m.name == STATUS_MAP:
             out.append(statuses_mapped(con))
         out += [sql_check(con, c) for c in sql_checks() if c.asset == m.name]

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
 import dagster as dg
-
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from pipelines.assets.extract import github_extract, github_site, jira_extract, jira_site, sources
 from pipelines.assets.transform import layer_assets, load, published_warehouse_asset, report

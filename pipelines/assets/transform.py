@@ -7,6 +7,7 @@ DuckDB allows one writing process per file.
 
 import os
 import time
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,47 +59,84 @@ def load(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.
         **{f"rows_{t}": n for t, n in sorted(result.rows.items())}})
 
 
-def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
-    specs = [dg.AssetSpec(model_key(m.name), deps=sorted({model_key(d) for d in m.depends_on} or {model_key("")},
-                                                         key=lambda k: k.to_user_string()),
-                          group_name=layer, kinds={"duckdb", "sql"}, automation_condition=AFTER_UPSTREAM,
-                          description=f"{m.name}, built by sql/{layer}/{m.path.name}",
-                          metadata={"table": m.name, "sql": f"sql/{layer}/{m.path.name}"})
-             for m in models]
-    check_specs = checks.check_specs(models)
+def model_spec(m: Any) -> dg.AssetSpec:
+    """A model's asset: its upstream models (read from its SQL), the table comment as description, the hash of the
+    SQL file as code version (the UI flags models changed since their last materialization), the file as code
+    reference."""
+    rel = f"sql/{m.layer}/{m.path.name}"
+    deps = sorted({model_key(d) for d in m.depends_on} or {model_key("")}, key=lambda k: k.to_user_string())
+    with warnings.catch_warnings():  # code references are beta in dagster 1.13; the UI shows them
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        refs = dg.CodeReferencesMetadataValue(code_references=[dg.LocalFileCodeReference(
+            file_path=str(m.path), line_number=1, label=rel)])
+    return dg.AssetSpec(model_key(m.name), deps=deps, group_name=m.layer, kinds={"duckdb", "sql"},
+                        automation_condition=AFTER_UPSTREAM, code_version=m.code_version,
+                        description=m.description or f"{m.name}, built by {rel}",
+                        metadata={"table": m.name, "sql": rel, "dagster/table_name": m.name,
+                                  "dagster/code_references": refs})
 
+
+def table_metadata(con: Any, names: list[str]) -> dict[str, dict[str, Any]]:
+    """`dagster/column_schema` per table: each column's DuckDB type and its `COMMENT ON COLUMN` text."""
+    out: dict[str, list[dg.TableColumn]] = {n: [] for n in names}
+    rows = con.execute("select schema_name || '.' || table_name, column_name, data_type, comment "
+                       "from duckdb_columns() where schema_name || '.' || table_name in (select unnest(?)) "
+                       "order by schema_name, table_name, column_index", [names]).fetchall()
+    for table, column, dtype, comment in rows:
+        out[table].append(dg.TableColumn(column, dtype, description=comment or None))
+    return {n: {"dagster/column_schema": dg.TableSchema(columns=cols)} for n, cols in out.items()}
+
+
+def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
+    specs = [model_spec(m) for m in models]
+    check_specs = checks.check_specs(models)
+    by_key = {model_key(m.name): m for m in models}
+
+    # can_subset: one model (or any set) runs alone, with its checks; a whole layer still runs in one step, on
+    # one connection and in one transaction, which is what keeps a full rebuild as fast as one SQL script.
     @dg.multi_asset(name=f"{layer}_models", specs=specs, check_specs=check_specs, pool=WAREHOUSE_POOL,
-                    can_subset=False)
+                    can_subset=True)
     def build(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         from pipelines import warehouse as wh
 
         cfg = warehouse.config()
         as_of = run_as_of(context)
+        chosen = [m for k, m in by_key.items() if k in context.selected_asset_keys]
+        wanted = set(context.selected_asset_check_keys)
+        checked = [m for m in models if any(k.asset_key == model_key(m.name) for k in wanted)]
 
         def built_one(e: dict) -> None:
             context.log.info(f"{e['model']}: {e['rows']} rows in {e['seconds']:.2f} s")
             progress.emit(context, {"stage": "model", "event": "done", "layer": layer, **e})
 
-        progress.emit(context, {"stage": "model", "event": "start", "layer": layer, "models": len(models)})
+        progress.emit(context, {"stage": "model", "event": "start", "layer": layer, "models": len(chosen)})
         with warehouse.connection() as con:
-            built = wh.run_models(con, cfg, as_of, layers=[layer], progress=built_one)
+            built = wh.run_models(con, cfg, as_of, layers=[layer], only=[m.name for m in chosen],
+                                  progress=built_one) if chosen else []
             rows = {name: n for name, n, _ in built}
+            made = set(rows)
+            for m in checked:  # a check selected without its asset: evaluated on the table as it stands
+                if m.name not in rows:
+                    rows[m.name] = con.execute(f"select count(*) from {m.name}").fetchone()[0]
             t0 = time.perf_counter()
-            results = checks.evaluate(con, context.instance, models, rows)
+            results = [r for r in checks.evaluate(con, context.instance, checked, rows)
+                       if dg.AssetCheckKey(r.asset_key, r.check_name) in wanted]
             progress.emit(context, {"stage": "checks", "event": "done", "layer": layer, "seconds": time.perf_counter() - t0,
                            "passed": sum(1 for r in results if r.passed),
                            "failed": [f"{r.asset_key.to_user_string()}:{r.check_name}"
                                       + (" (warning)" if r.severity == dg.AssetCheckSeverity.WARN else "")
                                       for r in results if not r.passed]})
-            headline = _headline(con) if "marts.item_flow" in rows else {}
-            if "core.teams" in rows:  # one line: where this run's teams came from
+            headline = _headline(con) if "marts.item_flow" in made else {}
+            described = table_metadata(con, sorted(made))
+            if "core.teams" in made:  # one line: where this run's teams came from
                 from pipelines.teams import origin_line
 
                 line = origin_line(con)
                 context.log.info(line)
                 progress.emit(context, {"stage": "teams", "event": "done", "line": line})
         for name, n, secs in built:
-            md: dict[str, Any] = {"rows": n, "seconds": round(secs, 3), "as_of": as_of.isoformat()}
+            md: dict[str, Any] = {"rows": n, "dagster/row_count": n, "seconds": round(secs, 3),
+                                  "as_of": as_of.isoformat(), **described[name]}
             if name == "marts.item_flow":
                 md |= headline
             yield dg.MaterializeResult(asset_key=model_key(name), metadata=md)
