@@ -15,9 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from pipelines.config import Config
 
 # (key, label) in display order: the terminal table of `flowlens demo` and the Dagster metadata.
 COLUMNS = [("team", "team"), ("items_finished", "items done"), ("handoffs_per_item", "handoffs/item"),
@@ -733,7 +736,7 @@ warehouse (docs/bi.md). Calendar time throughout; the marts also hold business t
 """
 
 
-def write_report(published: str | os.PathLike, out: str | os.PathLike, cfg: Any = None, *,
+def write_report(published: str | os.PathLike, out: str | os.PathLike, cfg: Config | None = None, *,
                  weeks: int | None = None, cache_dir: str | os.PathLike | None = None) -> list[dict]:
     """Write report.html (atomically, mode 0640) from the published warehouse; returns the team headline rows.
 
@@ -742,7 +745,7 @@ def write_report(published: str | os.PathLike, out: str | os.PathLike, cfg: Any 
     """
     out = Path(out)
     if weeks is None:
-        weeks = cfg.report.weeks if cfg is not None and hasattr(cfg, "report") else DEFAULT_WEEKS
+        weeks = cfg.report.weeks if cfg is not None else DEFAULT_WEEKS
     d = load(published, weeks)
     page = render(d, vega_bundle(cache_dir if cache_dir is not None else out.parent / ".cache"))
     out.parent.mkdir(parents=True, exist_ok=True)
