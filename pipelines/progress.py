@@ -32,13 +32,13 @@ def _routine(event: dict) -> bool:
 def emit(context: Any, event: dict) -> None:
     """One progress event of the step running under `context` (a Dagster execution context)."""
     with _lock:
-        if _routine(event):
-            key = (context.run.run_id, str(event.get("stage") or event.get("source")), str(event.get("partition")))
-            now = time.monotonic()
-            if now - _last.get(key, float("-inf")) < EVERY_S:
-                return
-            _last[key] = now
         try:
+            if _routine(event):
+                key = (context.run.run_id, str(event.get("stage") or event.get("source")), str(event.get("partition")))
+                now = time.monotonic()
+                if now - _last.get(key, float("-inf")) < EVERY_S:
+                    return
+                _last[key] = now
             context.log.debug(PREFIX + json.dumps(event, default=str, separators=(",", ":")))
         except Exception:  # noqa: BLE001, S110 - a broken progress display never fails a step
             pass

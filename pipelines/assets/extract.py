@@ -10,7 +10,8 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,19 @@ def read_cursors_retrying(path: Path, timeout_s: float = 120.0) -> dict[tuple[st
             time.sleep(0.5)
 
 
+@contextmanager
+def _fails_as_connector_says() -> Iterator[None]:
+    """A ConnectorError ends the step as a one-line Failure that the retry policy may retry only when the
+    connector says it may pass (a transient fault that outlived the client's retries); a damaged answer, a 4xx or
+    a user mistake fails at once. (An exception Dagster sees raw is always retried by the policy.)"""
+    try:
+        yield
+    except ConnectorError as e:
+        raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
+    except SourceSkipped as e:  # a partition or stream asked for a source that is not configured
+        raise dg.Failure(description=str(e), allow_retries=False) from None
+
+
 def _run_counter(landing: Path, source: str, partition: str) -> int:
     """How many extracts of this partition have started (for the periodic reconcile); counts this one."""
     from landing_format import partition_dir
@@ -90,7 +104,8 @@ def _extract_many(context: dg.AssetExecutionContext, source_name: str, keys: lis
     per partition); fail at the end naming those that failed. The requests no partition counted are told apart."""
     counted = [0]  # the requests the partitions' `done` events carry
     try:
-        return _extract_partitions(context, source_name, keys, many, counted)
+        with _fails_as_connector_says():
+            return _extract_partitions(context, source_name, keys, many, counted)
     finally:
         _tell_requests(context, source_name, source, "extract", attributed=counted[0])
 
@@ -130,9 +145,8 @@ def _extract_partitions(context: dg.AssetExecutionContext, source_name: str, key
                          f"{sum(result.pages.values())} pages, {result.requests} requests (a search over many split evenly)")
     if failures:
         # Retry the step only when some failure may pass (a transient fault that outlived the client's retries);
-        # a 4xx, a damaged answer or a user mistake fails at once, in one line.
-        again = any(getattr(results.get(k), "retryable", True) for k in keys
-                    if results.get(k) is None or isinstance(results.get(k), Exception))
+        # a 4xx, a damaged answer, a user mistake or a partition the connector left out fails at once, in one line.
+        again = any(isinstance(results.get(k), ConnectorError) and results[k].retryable for k in keys)
         raise dg.Failure(description=f"{len(failures)} of {len(keys)} {source_name} partitions failed: "
                          + "; ".join(failures[:5]), allow_retries=again)
     return dg.MaterializeResult(metadata={
@@ -170,9 +184,8 @@ def jira_site(context: dg.AssetExecutionContext, jira: JiraResource) -> dg.Mater
         raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
     _tell_gaps(context, "jira", source)
     try:
-        result = source.extract_site(jira.paths().landing)
-    except ConnectorError as e:
-        raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
+        with _fails_as_connector_says():
+            result = source.extract_site(jira.paths().landing)
     finally:
         _tell_requests(context, "jira", source, "site")
     return dg.MaterializeResult(metadata={"api_requests": result.requests,
@@ -204,8 +217,11 @@ def github_site(context: dg.AssetExecutionContext, github: GitHubResource) -> dg
     except SourceSkipped as e:
         context.log.warning(str(e))
         return dg.MaterializeResult(metadata={"skipped": str(e)})
+    except ConnectorError as e:
+        raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
     try:
-        result = source.extract_teams(github.paths().landing, run_as_of(context).isoformat())
+        with _fails_as_connector_says():
+            result = source.extract_teams(github.paths().landing, run_as_of(context).isoformat())
     finally:
         _tell_requests(context, "github", source, "site")
     return dg.MaterializeResult(metadata={"api_requests": result.requests,
@@ -219,10 +235,8 @@ def github_site(context: dg.AssetExecutionContext, github: GitHubResource) -> dg
 def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
     cfg = jira.config()
-    try:
-        source = jira.connect(cfg)  # SourceSkipped here is a failure: the partition asked for Jira
-    except ConnectorError as e:
-        raise dg.Failure(description=str(e), allow_retries=e.retryable) from None
+    with _fails_as_connector_says():  # SourceSkipped here is a failure: the partition asked for Jira
+        source = jira.connect(cfg)
     _tell_gaps(context, "jira", source)
     landing = jira.paths().landing
     cursors = full_refresh.cursors(context, "jira", read_cursors_retrying(warehouse.paths().warehouse))
@@ -242,9 +256,8 @@ def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
           description="One GitHub repository's pull requests, issues, reviews and timelines, landed as raw pages.")
 def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from connectors.http import ConnectorError
-
-    source = github.connect()
+    with _fails_as_connector_says():  # SourceSkipped here is a failure: the partition asked for GitHub
+        source = github.connect()
     landing = github.paths().landing
     cursors = full_refresh.cursors(context, "github", read_cursors_retrying(warehouse.paths().warehouse))
     keys = [k for k in _keys(context) if not _done_this_run(context, landing, "github", k)]
