@@ -26,6 +26,7 @@ Records per stream (as the APIs answer, unless noted):
 | jira | `issues` | an IssueBean from search, with the fields asked for, the Approvals field taken out |
 | jira | `changelogs` | `changelog_record`: the issue's whole history, each history once, by (created, id) |
 | jira | `approvals` | `approval_record`: one JSM approval of an issue |
+| jira | `remote_links` | `remote_links_record`: all current remote links (web links) of one issue, `[]` when none |
 | jira | `issue_ids` | `{"id", "key"}` of every issue a full extract saw (deletions are what is missing) |
 | jira | `statuses`, `fields`, `myself`, `link_types` | the site's (partition `_site`) |
 | github | `repositories` | the REST repository |
@@ -132,6 +133,10 @@ def changelog_record(issue_id: str, key: str | None, histories: list[dict]) -> d
 
 def approval_record(issue_id: str, key: str | None, approval: dict) -> dict:
     return {"issueId": issue_id, "issueKey": key, "approval": approval}
+
+
+def remote_links_record(issue_id: str, key: str | None, links: list[dict]) -> dict:
+    return {"issueId": issue_id, "issueKey": key, "remoteLinks": links}
 
 
 def timeline_record(repository: str, number: int, event: dict) -> dict:

@@ -37,7 +37,7 @@ from connectors.jira_pages import (
     iter_search_pages,
 )
 from connectors.jira_time import normalize_created, parse_time, since_clause, user_zone
-from landing_format import Landing, approval_record, changelog_record
+from landing_format import Landing, approval_record, changelog_record, remote_links_record
 
 BASE_FIELDS = ["key", "summary", "project", "issuetype", "status", "assignee", "reporter", "created", "updated",
                "resolution", "resolutiondate", "priority", "labels", "issuelinks", "parent"]
@@ -45,6 +45,7 @@ CUSTOM_FIELD_NAMES = ("team", "sprint", "flagged", "epic link")
 APPROVALS_TYPE = "sd-approvals"  # JSM's Approvals field: schema type, and the end of schema.custom
 BULK_MAX_ISSUES = 1000
 APPROVALS_PATH = "/rest/servicedeskapi/request/{key}/approval"
+REMOTE_LINKS_PATH = "/rest/api/{v}/issue/{key}/remotelink"
 MAX_JQL_CHARS = 6000  # one search's JQL (a GET URL): more projects than fit go in further searches
 
 
@@ -189,6 +190,7 @@ class JiraSource:
         self._bulk_ok = cloud  # bulkfetch is Cloud-only; a 404 turns it off
         self._issue_changelog_ok = True
         self._approvals_ok = True  # JSM's servicedeskapi; a site without it, or refusing it, turns it off
+        self._remote_links_ok = True  # issue/{key}/remotelink; a site without it, or refusing it, turns it off
         self.gaps: dict[str, dict] = {}  # optional endpoint -> what the site refused (see `_optional`)
         self.on_gap: Callable[[dict], None] | None = None  # told once per gap, e.g. to print one line
 
@@ -318,6 +320,11 @@ class JiraSource:
         one(f"GET /rest/api/{v}/issue/{{key}}/changelog", True,
             lambda: next(iter_issue_changelog_pages(self.client, v, first["key"], 1), None),
             f"long changelogs are read with GET /rest/api/{v}/issue/{{key}}?expand=changelog")
+        one(f"GET /rest/api/{v}/issue/{{key}}/remotelink", True,
+            lambda: self.client.get_json(self.remote_links_path.replace("{key}", first["key"]),
+                                         label=f"GET {self.remote_links_path}"),
+            "pull requests link to issues by the keys they name only")
+
         def is_desk(i: dict) -> bool:
             return str(((i.get("fields") or {}).get("project") or {}).get("projectTypeKey", "")).lower() == \
                 "service_desk"
@@ -480,7 +487,8 @@ class JiraSource:
                 new_cursor["updated"] = run.max_updated.astimezone(UTC).isoformat()
             requests = total // len(keys) + (1 if i < total % len(keys) else 0)
             meta: dict[str, Any] = {"grouped_with": [o for o in keys if o != k]} if len(keys) > 1 else {}
-            gaps = [g for e, g in self.gaps.items() if e == f"GET /rest/api/{self.version}/field"
+            gaps = [g for e, g in self.gaps.items() if e in (f"GET /rest/api/{self.version}/field",
+                                                              f"GET {self.remote_links_path}")
                     or (e == f"GET {APPROVALS_PATH}" and run.asked_approvals)]
             if gaps:
                 meta["gaps"] = gaps
@@ -542,6 +550,36 @@ class JiraSource:
             return []
 
 
+    @property
+    def remote_links_path(self) -> str:
+        return REMOTE_LINKS_PATH.replace("{v}", str(self.version))
+
+    def fetch_remote_links(self, issue_id: str, key: str) -> dict | None:
+        """An issue's remote links (web links: a pull request's URL links the issue to it), all of them as one
+        record. None when the site lacks the resource (404 from the server, not Jira's "issue does not exist")
+        or refuses it (403): a gap is recorded once and the site is not asked again."""
+        if not self._remote_links_ok:
+            return None
+        path = self.remote_links_path
+        try:
+            links = self.client.get_json(path.replace("{key}", key), label=f"GET {path}")
+        except (NotFoundError, ApiError) as e:
+            status = 404 if isinstance(e, NotFoundError) else e.status
+            if status == 404 and "null for uri" not in str(e):
+                return remote_links_record(issue_id, key, [])  # deleted since the search
+            if status not in (403, 404):
+                raise
+            self._remote_links_ok = False
+            self._gap(f"GET {path}", status, "remote links unavailable: the site "
+                      f"{'refuses them to these credentials' if status == 403 else 'does not offer them'}; pull "
+                      "requests link to issues by the keys they name only", str(e))
+            return None
+        if not isinstance(links, list):
+            raise InvalidPayloadError(f"GET {path} of issue {key}: 200 with {str(links)[:80]!r}, not a list of remote "
+                                      "links; report it to your Jira admin with the issue key")
+        return remote_links_record(issue_id, key, [x for x in links if isinstance(x, dict)])
+
+
 class _ProjectRun:
     """One project extract: lands search pages, queues changelog and approval fetches, tracks the cursor."""
 
@@ -581,6 +619,8 @@ class _ProjectRun:
             updated = _issue_time(self.source, key or issue_id, fields)
             if updated and (self.max_updated is None or updated > self.max_updated):
                 self.max_updated = updated
+            if key:
+                self.futures.append(self.pool.submit(self.source.fetch_remote_links, issue_id, key))
             found = self._field_approvals(issue_id, key, fields)
             if found is None:
                 self.asked_approvals = True
@@ -630,12 +670,19 @@ class _ProjectRun:
         for f in self.futures:
             (done if wait or f.done() else left).append(f)
         self.futures = left
-        approvals, changelogs = [], []
+        approvals, changelogs, remote = [], [], []
         for f in done:
             result = f.result()  # re-raises a worker's ConnectorError here
-            (changelogs.append(result) if isinstance(result, dict) else approvals.extend(result))
+            if isinstance(result, dict) and "remoteLinks" in result:
+                remote.append(result)
+            elif isinstance(result, dict):
+                changelogs.append(result)
+            elif result is not None:
+                approvals.extend(result)
         for start in range(0, len(approvals), 500):
             self.landing.write_page("approvals", approvals[start:start + 500])
+        for start in range(0, len(remote), 500):
+            self.landing.write_page("remote_links", remote[start:start + 500])
         for start in range(0, len(changelogs), 100):
             self.landing.write_page("changelogs", changelogs[start:start + 100])
         if done:

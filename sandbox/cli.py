@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jira-deny-jsm", action="store_true",
                    help="the credentials may not use Jira Service Management: servicedeskapi answers 403 and the "
                         "Approvals field is hidden")
+    p.add_argument("--jira-deny-remote-links", action="store_true",
+                   help="GET issue/{key}/remotelink answers 403 (a site or proxy refusing it)")
     p.add_argument("--faults", type=float, default=0.0, metavar="RATE",
                    help="share of API requests answered with 429/403/502/503 or a reset connection")
     p.add_argument("--latency-ms", type=float, default=0.0, help="mean added latency per request")
@@ -82,11 +84,12 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         sb.app.jira_oauth = True
-    if args.jira_no_issue_linking or args.jira_deny_jsm:
+    if args.jira_no_issue_linking or args.jira_deny_jsm or args.jira_deny_remote_links:
         from sandbox.jira_api import JiraSite
 
         sb.app.jira_site = JiraSite(issue_linking=not args.jira_no_issue_linking,
-                                    jsm="denied" if args.jira_deny_jsm else "on")
+                                    jsm="denied" if args.jira_deny_jsm else "on",
+                                    remote_links="denied" if args.jira_deny_remote_links else "on")
     if args.faults:
         sb.app.set_faults(rate=args.faults)
     sb.app.latency_ms = args.latency_ms

@@ -30,6 +30,7 @@ from landing_format import (
     approval_record,
     changelog_record,
     compact,
+    remote_links_record,
     timeline_record,
 )
 from sandbox import github_api, jira_api
@@ -103,6 +104,7 @@ class JiraPages:
         self.issues: list[dict] = []
         self.changelogs: list[dict] = []
         self.approvals: list[dict] = []
+        self.remote_links: list[dict] = []
         self.max_updated: datetime | None = None
 
     def add(self, issue: JiraIssue) -> None:
@@ -114,6 +116,8 @@ class JiraPages:
         self.changelogs.append(changelog_record(str(issue.id), issue.key, [
             jira_api.render_history(store, h, dep, api, self.base, tz) for h in issue.histories]))
         self.approvals += [approval_record(str(issue.id), issue.key, a) for a in approvals]
+        self.remote_links.append(remote_links_record(str(issue.id), issue.key, [
+            jira_api.render_remote_link(issue, x, self.base, api) for x in issue.remote_links]))
         if self.max_updated is None or issue.updated > self.max_updated:
             self.max_updated = issue.updated
         if len(self.issues) >= JIRA_PAGE:
@@ -122,7 +126,8 @@ class JiraPages:
     def flush(self, final: bool = False) -> None:
         self.land.write_page("issues", self.issues)
         self.land.write_page("changelogs", self.changelogs)
-        self.issues, self.changelogs = [], []
+        self.land.write_page("remote_links", self.remote_links)
+        self.issues, self.changelogs, self.remote_links = [], [], []
         if final or len(self.approvals) >= APPROVAL_PAGE:
             self.land.write_page("approvals", self.approvals)
             self.approvals = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import re
 from datetime import timedelta
 
 from sandbox.gen_config import config_toml
@@ -16,7 +17,7 @@ from sandbox.gen_jira import build_issue, item, pick_issuetype
 from sandbox.gen_migration import deleted_statuses, migrate
 from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, SCALES, Org, build_org
 from sandbox.gen_time import NOW
-from sandbox.model import GhIssue, GhPull, JiraHistory, JiraIssue, JiraLink, Store
+from sandbox.model import GhIssue, GhPull, JiraHistory, JiraIssue, JiraLink, JiraRemoteLink, Store
 
 __all__ = ["NOW", "SCALES", "advance", "config_toml", "generate", "write_pages"]
 
@@ -27,6 +28,13 @@ EPICS_KEPT = 50  # issues join one of their project's 50 newest epics
 # Repositories known under a former name: GitHub redirects it (REST 301, GraphQL follows renames).
 FORMER_NAMES = {"acme/payments": "acme/payments-api",  # renamed
                 "acme/ml-lab": "acme-labs/ml-lab"}  # transferred to the other organisation
+REMOTE_ONLY_SHARE = 0.06  # pull requests naming no issue that an issue's remote link points at (found only that way)
+REMOTE_TOO_SHARE = 0.1  # pull requests naming an issue that the issue also links to
+REMOTE_NOISE_SHARE = 0.02  # issues with a remote link to something that is no synced pull request
+FIRST_REMOTE_LINK_ID = 30_000
+
+
+_KEYS = re.compile(r"\b[a-z][a-z0-9_]+-[0-9]+\b", re.IGNORECASE | re.ASCII)
 
 
 def _check_scale(scale: str) -> None:
@@ -127,6 +135,49 @@ def add_links(org: Org, issues: list[JiraIssue], scale: str, seed: int) -> None:
             x.links.append(link)
 
 
+def add_remote_links(issues: list[JiraIssue], pulls: list[GhPull], keys: IssueKeys, repo_team: dict[str, str],
+                     scale: str, seed: int) -> None:
+    """Jira remote links (web links) from issues to pull requests: some to a pull request whose branch, title and
+    body name no issue (the link is found only this way), some beside a key the pull request names; the URL as
+    people paste it (github.com, the repository sometimes in another case). And links to other pages (a GitHub
+    issue, a pull request of a repository not synced, a wiki page) that link nothing. A link is added while the
+    issue was still moving (the pull request opened before the issue's last update), so an incremental extract
+    that fetches an issue's remote links when it changes sees it."""
+    rng = random.Random(f"remote-links:{scale}:{seed}")
+    by_key = {i.key: i for i in issues}
+    ids = iter(range(FIRST_REMOTE_LINK_ID, FIRST_REMOTE_LINK_ID + 10 * len(issues) + 10))
+
+    def url(pull: GhPull) -> str:
+        repo = pull.repo if rng.random() < 0.75 else "/".join(w[:1].upper() + w[1:] for w in pull.repo.split("/"))
+        return f"https://github.com/{repo}/pull/{pull.number}" + ("/files" if rng.random() < 0.1 else "")
+
+    for pull in pulls:
+        if pull.author.endswith("[bot]"):
+            continue
+        named = [k.upper() for text in (pull.head_ref, pull.title, pull.body) for k in _KEYS.findall(text or "")
+                 if k.upper() in by_key]
+        r = rng.random()
+        if named and r < REMOTE_TOO_SHARE:
+            issue = by_key[named[0]]
+        elif not named and r < REMOTE_ONLY_SHARE:
+            key = keys.pick(rng, pull.created_at, repo_team[pull.repo])
+            issue = by_key.get(key or "")
+        else:
+            continue
+        if issue is None or issue.updated < pull.created_at:
+            continue
+        issue.remote_links.append(JiraRemoteLink(next(ids), url(pull), f"{pull.repo}#{pull.number}: {pull.title}"))
+    for issue in issues:
+        if rng.random() < REMOTE_NOISE_SHARE:
+            n = rng.randint(1, 400)
+            target = rng.choice([f"https://github.com/acme/payments-api/issues/{n}",
+                                 f"https://github.com/octo-org/shared-lib/pull/{n}",
+                                 f"https://wiki.example.com/display/ENG/Design+{issue.key}"])
+            issue.remote_links.append(JiraRemoteLink(next(ids), target, "Related page", "relates to"))
+    for issue in issues:
+        issue.remote_links.sort(key=lambda x: x.id)
+
+
 def number_histories(issues: list[JiraIssue], first: int = FIRST_HISTORY_ID) -> None:
     """History ids: unique across the site and increasing with time."""
     allh = [(h.created, i.id, k, h) for i in issues for k, h in enumerate(i.histories)]
@@ -205,6 +256,7 @@ def generate(scale: str, seed: int) -> Store:
     repo_team = {r.full_name: r.team for r in org.repos}
     for pull in pulls:
         name_issue(pull, lrng, keys, repo_team[pull.repo])
+    add_remote_links(issues, pulls, keys, repo_team, scale, seed)
     platform = org.members_at("platform", org.now)
     return Store(
         seed=seed, scale=scale, now=org.now, teams=org.teams, people=org.people, memberships=org.memberships,

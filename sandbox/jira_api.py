@@ -31,6 +31,7 @@ from sandbox.model import (
     FIELD_TEAM,
     JiraHistory,
     JiraIssue,
+    JiraRemoteLink,
     JsmApproval,
     Person,
     Store,
@@ -365,6 +366,9 @@ class JiraSite:
     issue_linking: bool = True  # off: GET issueLinkType answers 404, as Jira does when an admin disabled linking
     jsm: str = "on"  # "denied": servicedeskapi answers 403; "absent": not installed (404); both hide Approvals
     field_listing: bool = True  # off: GET field answers 403 (a site restricting it, e.g. behind a proxy rule)
+    # GET issue/{key}/remotelink: "on"; "denied" answers 403 (a proxy rule or an app restricting it); "absent"
+    # answers 404 as a server without the resource does
+    remote_links: str = "on"
 
 
 JSM_MODES = ("on", "denied", "absent")
@@ -1271,6 +1275,25 @@ def _link_types(c: _Ctx) -> Response:
         for name, (tid, inward, outward) in LINK_TYPES.items()]})
 
 
+def render_remote_link(issue: JiraIssue, link: JiraRemoteLink, base: str, api: int) -> dict[str, Any]:
+    """A RemoteIssueLink as Jira answers it (Cloud and Data Center alike)."""
+    return {"id": link.id, "self": f"{base}/rest/api/{api}/issue/{issue.key}/remotelink/{link.id}",
+            "application": {}, "relationship": link.relationship,
+            "object": {"url": link.url, "title": link.title,
+                       "icon": {"url16x16": "https://github.githubassets.com/favicon.ico", "title": "link"},
+                       "status": {"resolved": False, "icon": {}}}}
+
+
+def _remote_links(c: _Ctx) -> Response:
+    mode = site_options(c.app).remote_links
+    if mode == "absent":
+        return _err(404, "null for uri: " + c.req.base_url + c.req.path)
+    if mode == "denied":
+        return _err(403, "You do not have the permission to see the specified issue's links.")
+    issue = _issue_or_404(c.store, c.req.params["key"])
+    return json_response([render_remote_link(issue, x, c.base, c.api) for x in issue.remote_links])
+
+
 def _priorities(c: _Ctx) -> Response:
     return json_response([{**(_named("priority", n, PRIORITIES, c.base, c.api) or {}), "statusColor": "#cccccc"}
                           for n in PRIORITIES])
@@ -1791,6 +1814,7 @@ def register(app: AppView) -> None:
         ("GET", "/search", "jira.search", _search_legacy, {}),
         ("POST", "/search", "jira.search", _search_legacy, {}),
         ("GET", r"/issue/(?P<key>[^/]+)/changelog", "jira.changelog", _changelog, {"cloud_only": True}),
+        ("GET", r"/issue/(?P<key>[^/]+)/remotelink", "jira.remotelink", _remote_links, {}),
         ("POST", "/changelog/bulkfetch", "jira.bulkfetch", _bulkfetch, {"cloud_only": True}),
         ("GET", r"/issue/(?P<key>[^/]+)", "jira.issue", _issue, {}),
         ("GET", "/status", "jira.status", _statuses, {}),

@@ -117,6 +117,16 @@ class JsmApproval:
 
 
 @dataclass(slots=True)
+class JiraRemoteLink:
+    """A remote issue link (GET /rest/api/{2,3}/issue/{key}/remotelink): a web link to something outside Jira."""
+
+    id: int
+    url: str  # e.g. https://github.com/acme/payments-api/pull/12 (a pull request), or any other page
+    title: str
+    relationship: str = "mentioned in"
+
+
+@dataclass(slots=True)
 class JiraIssue:
     id: int
     key: str
@@ -140,6 +150,7 @@ class JiraIssue:
     links: list[JiraLink]  # current links, on both issues of a link
     histories: list[JiraHistory]  # oldest first, complete (may exceed 100)
     approvals: list[JsmApproval] = field(default_factory=list)  # service desk projects only
+    remote_links: list[JiraRemoteLink] = field(default_factory=list)  # current ones, oldest first
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from sandbox.model import Store
 from sandbox.truth import Truth, _Ctx, _intersect, _length, _union
 
 KEY = re.compile(r"\b[a-z][a-z0-9_]+-[0-9]+\b", re.IGNORECASE | re.ASCII)
+PULL_URL = re.compile(r"^https?://[^/]+/([^/?#]+/[^/?#]+)/pull/([0-9]+)(?:[/?#].*)?$")
 WAITING = ("queue", "approval", "decision", "blocked")
 DECISION_OUTCOMES = ("approved", "rejected", "declined", "changes_requested")
 
@@ -136,6 +137,13 @@ def compute_links(store: Store, truth: Truth, min_group_size: int = 3) -> LinksT
     issue_ids = {iid[5:].upper(): iid for iid, f in flow.items() if f.source == "jira"}
     links = defaultdict(list)
     implemented_by = defaultdict(list)
+    # an issue's remote link to a pull request's address (https://host/owner/repo/pull/n...; owner/repo in any case)
+    remote_to: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for issue in store.jira_issues:
+        for rl in issue.remote_links:
+            m = PULL_URL.match(rl.url)
+            if m:
+                remote_to[(m.group(1).lower(), int(m.group(2)))].add(f"jira:{issue.key}")
     for pr in store.github_pulls:
         pid = f"github:{pr.repo}#{pr.number}"
         if pid not in flow:
@@ -146,6 +154,9 @@ def compute_links(store: Store, truth: Truth, min_group_size: int = 3) -> LinksT
                 iid = issue_ids.get(m.upper())
                 if iid is not None and place not in found.setdefault(iid, []):
                     found[iid].append(place)
+        for iid in remote_to.get((pr.repo.lower(), pr.number), ()):
+            if iid in flow:
+                found.setdefault(iid, []).append("remote_link")
         for iid, places in found.items():
             links[iid].append(Link(pid, "implemented_by", ",".join(places)))
             links[pid].append(Link(iid, "implements", ",".join(places)))

@@ -260,7 +260,10 @@ def _landed(root: Path) -> dict:
     approvals: dict[str, list[dict]] = {}
     for r in _read(root, "approvals"):
         approvals.setdefault(r["issueKey"], []).append(r["approval"])
-    return {"issues": issues, "histories": histories, "approvals": approvals}
+    remote: dict[str, list[str]] = {}
+    for r in _read(root, "remote_links"):
+        remote.setdefault(r["issueKey"], []).extend(x["object"]["url"] for x in r["remoteLinks"])
+    return {"issues": issues, "histories": histories, "approvals": approvals, "remote_links": remote}
 
 
 @pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
@@ -294,6 +297,31 @@ def test_full_sync_lands_every_issue_and_history_once(small_store, tmp_path, dep
         for f in tmp_path.rglob("*"):
             if f.is_file():
                 assert not any(s in f.read_text() for s in secrets), f
+
+
+@pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
+def test_remote_links_of_every_changed_issue_land_and_a_site_without_them_goes_on(small_store, tmp_path, deployment):
+    from sandbox.jira_api import JiraSite
+
+    with _sandbox(small_store, deployment) as sb:
+        _sync(sb.env(), tmp_path / "on")
+        got = _landed(tmp_path / "on")
+        assert got["remote_links"] == {i.key: [x.url for x in i.remote_links] for i in small_store.jira_issues}
+        assert sum(len(v) for v in got["remote_links"].values()) > 0
+        for mode, status in (("denied", 403), ("absent", 404)):
+            sb.app.jira_site = JiraSite(remote_links=mode)
+            sb.app.reset_stats()
+            results = _sync(sb.env(), tmp_path / mode)
+            off = _landed(tmp_path / mode)
+            assert off["remote_links"] == {} and off["issues"].keys() == got["issues"].keys()
+            assert off["histories"] == got["histories"]
+            # asked until the first refusal (the requests already in flight then), not once per issue
+            assert 1 <= sum(v for k, v in sb.app.stats.requests.items() if "remotelink" in k) < 10
+            v = 3 if deployment == "cloud" else 2
+            gaps = [g for r in results.values() for g in r.gaps]
+            assert {(g["endpoint"], g["status"]) for g in gaps} == {
+                (f"GET /rest/api/{v}/issue/{{key}}/remotelink", status)}
+            assert len(gaps) == len(results)  # each project's manifest says so
 
 
 @pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
@@ -356,9 +384,14 @@ def test_incremental_run_fetches_only_what_changed(small_store, tmp_path):
         for issue in store.jira_issues:
             if issue.key in landed:
                 assert len(got["histories"][issue.key]) == len(issue.histories)
-        # One search page per project, the field list, at most one bulkfetch: nothing per issue.
-        assert sum(r.requests for r in second.values()) <= min(len(second) + 2, full_requests - 1)
-        assert not any("servicedeskapi" in k or "{key}" in k for k in src.client.log.requests)
+        # One search page per project, the field list, at most one bulkfetch, and per changed issue only its
+        # remote links (no bulk endpoint lists them)
+        per_issue = {k: v for k, v in src.client.log.requests.items() if "{key}" in k}
+        assert per_issue == {"GET /rest/api/3/issue/{key}/remotelink": len(landed)}
+        assert sum(r.requests for r in second.values()) - len(landed) <= min(len(second) + 2, full_requests - 1)
+        assert got["remote_links"] == {k: [x.url for x in i.remote_links] for i in store.jira_issues
+                                       if (k := i.key) in landed}
+        assert not any("servicedeskapi" in k for k in src.client.log.requests)
         for key, res in second.items():
             assert res.cursor["updated"] >= first[key].cursor["updated"]
 

@@ -168,10 +168,10 @@ def test_check_calls_every_endpoint_and_names_the_optional_ones_it_cannot_use(sm
     jsm = [ln for ln in lines if ln.startswith("Jira: GET /rest/servicedeskapi/request/{key}/approval: optional")]
     assert len(jsm) == 1 and "403 Forbidden: You do not have permission" in jsm[0], proc.stdout
     assert "approval waits of service-desk projects are missing" in jsm[0]
-    assert "Jira: 7 of 9 endpoints a run calls answered" in lines, proc.stdout
+    assert "Jira: 8 of 10 endpoints a run calls answered" in lines, proc.stdout
     # every endpoint a Cloud run calls was called
     assert {"jira.serverInfo", "jira.myself", "jira.field", "jira.status", "jira.issueLinkType", "jira.search_jql",
-            "jira.bulkfetch", "jira.changelog", "jira.approvals"} <= called
+            "jira.bulkfetch", "jira.changelog", "jira.remotelink", "jira.approvals"} <= called
 
 
 def test_check_fails_on_an_unknown_project_in_one_line(small_store, tmp_path):

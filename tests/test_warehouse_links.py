@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from landing_format import Landing
 from pipelines.config import Config, ConfigError, load_config
+from pipelines.warehouse import load, run_models
 from tests.test_warehouse_rules import MON, D, H, Org, asg, build, ev, jts, link, rows, st
 
 REPO = "acme/api"
@@ -58,6 +60,52 @@ def test_branch_title_and_body_name_the_key_word_bounded_and_case_insensitive(or
         ("jira:PAY-1234", "github:acme/api#3", "implemented_by", "title"),
         ("jira:WEB-7", "github:acme/api#4", "implemented_by", "body"),
     ]
+
+
+def remote(org: Org, key: str, *urls: str) -> None:
+    """Remote links (web links) of a Jira issue, as GET issue/{key}/remotelink answers."""
+    org.remote_links[key] = [{"id": 10000 + n, "self": f"https://x.atlassian.net/rest/api/3/issue/{key}/remotelink/{n}",
+                              "application": {}, "relationship": "mentioned in",
+                              "object": {"url": u, "title": u.rsplit("/", 1)[-1], "icon": {}, "status": {}}}
+                             for n, u in enumerate(urls)]
+
+
+def test_an_issues_remote_link_to_a_pull_request_links_them(org: Org, tmp_path: Path) -> None:
+    org.issue("PAY-1", MON)
+    org.issue("PAY-2", MON)
+    org.issue("WEB-3", MON)
+    pr(org, REPO, 1, "ana", [], branch="fix-rounding", title="Fix rounding")  # names no key
+    pr(org, REPO, 2, "ana", [], branch="PAY-2-x")
+    pr(org, WEB_REPO, 5, "bob", [])
+    remote(org, "PAY-1", "https://github.com/acme/api/pull/1")
+    remote(org, "PAY-2", "https://github.com/acme/api/pull/2/files", "https://wiki.example.com/PAY-2")
+    # GitHub's names ignore case; a GitHub issue, another repository's pull and a pull not synced link nothing
+    remote(org, "WEB-3", "https://github.com/ACME/Web/pull/5#discussion_r1", "https://github.com/acme/web/issues/5",
+           "https://github.com/other/web/pull/5", "https://github.com/acme/api/pull/99")
+    con = build(tmp_path, org)
+    assert links(con) == [
+        ("github:acme/api#1", "jira:PAY-1", "implements", "remote_link"),
+        ("github:acme/api#2", "jira:PAY-2", "implements", "branch,remote_link"),
+        ("github:acme/web#5", "jira:WEB-3", "implements", "remote_link"),
+        ("jira:PAY-1", "github:acme/api#1", "implemented_by", "remote_link"),
+        ("jira:PAY-2", "github:acme/api#2", "implemented_by", "branch,remote_link"),
+        ("jira:WEB-3", "github:acme/web#5", "implemented_by", "remote_link"),
+    ]
+    assert rows(con, "select count(*), count(pull_number) from staging.stg_jira__remote_links") == [(7, 5)]
+
+
+def test_the_newest_fetch_of_an_issues_remote_links_replaces_the_older_one(org: Org, tmp_path: Path) -> None:
+    org.issue("PAY-1", MON)
+    pr(org, REPO, 1, "ana", [])
+    remote(org, "PAY-1", "https://github.com/acme/api/pull/1")
+    build(tmp_path, org).close()
+    org.remote_links["PAY-1"] = []  # the link was removed; the next extract fetches the issue's links again
+    org.land(extract="20240201T000000000000Z-bbbbbbbb")
+    db = tmp_path / "w.duckdb"
+    load(db, org.root)
+    run_models(db, Config(), MON + 40 * D)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert links(con) == []
 
 
 def test_a_key_of_no_synced_issue_links_nothing(org: Org, tmp_path: Path) -> None:

@@ -82,6 +82,7 @@ class Org:
     events: dict[str, list[dict]] = field(default_factory=dict)
     gh_issues: dict[str, list[dict]] = field(default_factory=dict)
     approvals: list[dict] = field(default_factory=list)  # JSM approvals: {"issueId", "issueKey", "approval"}
+    remote_links: dict[str, list[dict]] = field(default_factory=dict)  # issue key -> its RemoteIssueLinks
     statuses: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(STATUSES))  # what /status lists
     ids: Any = field(default_factory=lambda: itertools.count(10000))
 
@@ -162,6 +163,10 @@ class Org:
             lp.write_page("changelogs", [c for c in self.changelogs if c["issueKey"].startswith(p + "-")])
             if approvals := [a for a in self.approvals if a["issueKey"].startswith(p + "-")]:
                 lp.write_page("approvals", approvals)
+            if self.remote_links:
+                lp.write_page("remote_links", [
+                    {"issueId": i["id"], "issueKey": i["key"], "remoteLinks": self.remote_links.get(i["key"], [])}
+                    for i in self.issues if i["key"].startswith(p + "-")])
             lp.finish(cursor or {"updated": "2024-04-01"})
         for repo in sorted(set(self.pulls) | set(self.gh_issues)):
             lg = Landing(self.root, "github", repo, extract_id=extract)

@@ -1,8 +1,9 @@
 -- Jira issues and the pull requests that implement them. A pull request links to an issue when its branch name,
 -- title or body names the issue's key: the matches of the site's issue_key_pattern (default: Jira key syntax,
--- word-bounded), compared case-insensitively with the keys of the synced issues. One row per direction:
--- issue -> pull request (`implemented_by`) and pull request -> issue (`implements`).
--- depends_on: core.work_items, staging.stg_github__pull_requests
+-- word-bounded), compared case-insensitively with the keys of the synced issues; or when one of the issue's
+-- remote links (web links) is the pull request's address (owner/repo compared case-insensitively). One row per
+-- direction: issue -> pull request (`implemented_by`) and pull request -> issue (`implements`).
+-- depends_on: core.work_items, staging.stg_github__pull_requests, staging.stg_jira__remote_links
 -- key: item_id, linked_item_id
 create or replace table marts.item_links as
 with pattern as (
@@ -18,7 +19,7 @@ issues as (
 
 pulls as (
     -- only pull requests that exist at as_of (core.work_items)
-    select pr.item_id, pr.head_ref, pr.title, pr.body
+    select pr.item_id, pr.repository, pr.number, pr.head_ref, pr.title, pr.body
     from staging.stg_github__pull_requests as pr
     semi join core.work_items as wi on wi.item_id = pr.item_id
 ),
@@ -35,12 +36,27 @@ named as (
     from places
 ),
 
-linked as (
-    select issues.item_id as issue_id, named.item_id as pull_id,
-        string_agg(named.place, ',' order by named.place_no) as found_in
+remote as (
+    -- an issue's remote link whose URL is the pull request's address
+    select distinct 'jira:' || rl.issue_key as issue_id, pulls.item_id as pull_id, 4 as place_no,
+        'remote_link' as place
+    from staging.stg_jira__remote_links as rl
+    join pulls on lower(pulls.repository) = lower(rl.pull_repository) and pulls.number = rl.pull_number
+    semi join issues on issues.item_id = 'jira:' || rl.issue_key
+),
+
+found as (
+    select issues.item_id as issue_id, named.item_id as pull_id, named.place_no, named.place
     from named
     join issues using (issue_key)
-    group by issues.item_id, named.item_id
+    union all
+    select issue_id, pull_id, place_no, place from remote
+),
+
+linked as (
+    select issue_id, pull_id, string_agg(place, ',' order by place_no) as found_in
+    from found
+    group by issue_id, pull_id
 )
 
 select issue_id as item_id, pull_id as linked_item_id, 'implemented_by' as link_kind, found_in from linked
@@ -48,8 +64,8 @@ union all
 select pull_id, issue_id, 'implements', found_in from linked
 ;
 
-comment on table marts.item_links is 'Jira issues and their pull requests (a key named in the branch, title or body), one row per direction.';
+comment on table marts.item_links is 'Jira issues and their pull requests (a key named in the branch, title or body, or a remote link of the issue to the pull request), one row per direction.';
 comment on column marts.item_links.item_id is 'The item the link is seen from: jira:<issue key> or github:<owner>/<repo>#<number>.';
 comment on column marts.item_links.linked_item_id is 'The item at the other end.';
 comment on column marts.item_links.link_kind is 'implemented_by (issue -> pull request) or implements (pull request -> issue).';
-comment on column marts.item_links.found_in is 'Where the pull request names the issue: branch, title, body (comma-separated, in that order).';
+comment on column marts.item_links.found_in is 'Where the link was found: branch, title, body (the pull request names the issue''s key), remote_link (the issue links to the pull request); comma-separated, in that order.';

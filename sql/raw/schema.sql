@@ -22,6 +22,7 @@ create table if not exists raw.cursors (
 create table if not exists raw.jira__issues (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
 create table if not exists raw.jira__changelogs (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
 create table if not exists raw.jira__approvals (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
+create table if not exists raw.jira__remote_links (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
 create table if not exists raw.jira__statuses (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
 create table if not exists raw.jira__fields (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
 create table if not exists raw.jira__issue_ids (id varchar, updated varchar, partition varchar, extract_id varchar, loaded_at timestamptz, payload json);
