@@ -60,14 +60,21 @@ def _demo_home() -> Path | str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines import lock as home_lock
+
+    home = _demo_home()
+    if isinstance(home, str):
+        return _fail(home)
+    with home_lock.acquire(home):  # like `flowlens run`: at once, before anything in the home is replaced
+        return _demo(args, home)
+
+
+def _demo(args: argparse.Namespace, home: Path) -> int:
     from pipelines.report import read_published, text_table
     from pipelines.run import format_summary, run_all
     from sandbox.generator import config_toml, generate
     from sandbox.server import Sandbox
 
-    home = _demo_home()
-    if isinstance(home, str):
-        return _fail(home)
     t0 = time.perf_counter()
     for stale in ("warehouse.duckdb", "warehouse.duckdb.wal", "landing", "dagster"):  # every demo starts afresh
         p = home / stale

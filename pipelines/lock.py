@@ -28,17 +28,18 @@ class HomeLocked(Exception):
 
 class HomeLock:
     """A held lock; `release()` (or leaving the `with` block, or the process ending) lets go of it.
-    `took_over`: the record of a run that died holding it, if one did."""
+    `took_over`: the record of a run that died holding it, if one did. `shared`: a step of a Dagster run."""
 
-    def __init__(self, path: Path, fd: int, took_over: dict[str, Any] | None) -> None:
-        self.path, self._fd, self.took_over, self.depth = path, fd, took_over, 1
+    def __init__(self, path: Path, fd: int, took_over: dict[str, Any] | None, shared: bool = False) -> None:
+        self.path, self._fd, self.took_over, self.depth, self.shared = path, fd, took_over, 1, shared
 
     def release(self) -> None:
         self.depth -= 1
         if self.depth <= 0 and self._fd is not None:
             _HELD.pop(str(self.path), None)
             fd, self._fd = self._fd, None
-            os.ftruncate(fd, 0)  # a record left in the file means its process died holding the lock
+            if not self.shared:  # a record left in the file means its process died holding the lock
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
@@ -63,7 +64,7 @@ def _holder(text: str) -> dict[str, Any]:
 
 def describe(info: dict[str, Any]) -> str:
     if not info:
-        return "a run that has not yet written its name"
+        return "steps of a run Dagster launched (the daemon or the UI), or a run that has not yet written its name"
     where = f" on {info['host']}" if info.get("host") and info.get("host") != socket.gethostname() else ""
     cmd = f", `{info['command']}`" if info.get("command") else ""
     return f"process {info.get('pid', '?')}{where}, started {info.get('started', '?')}{cmd}"
@@ -74,9 +75,13 @@ def home_from_env() -> Path:
     return Path(os.environ.get("FLOWLENS_HOME") or "var").absolute()
 
 
-def acquire(home: str | os.PathLike) -> HomeLock:
+def acquire(home: str | os.PathLike, shared: bool = False) -> HomeLock:
     """Lock `home` for this run, at once or never: HomeLocked names the run holding it. In a process that
-    already holds it, the same lock is returned (each acquire wants its release)."""
+    already holds it, the same lock is returned (each acquire wants its release).
+
+    `shared`: a step of a run that Dagster launched (daemon, UI) holds the home for its duration
+    (pipelines/resources.py); steps of such runs share it with each other (Dagster's pools order them), while
+    `flowlens run` and `flowlens demo` hold it alone, for the whole run: either refuses while the other holds it."""
     root = Path(home).absolute()
     path = root / LOCK_FILE
     if (held := _HELD.get(str(path))) is not None:
@@ -91,7 +96,7 @@ def acquire(home: str | os.PathLike) -> HomeLock:
         raise ConfigError(f"FLOWLENS_HOME {root}: cannot make or write {LOCK_FILE} there ({e.strerror}); set "
                           "FLOWLENS_HOME to a folder this user can write") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         info = _holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
         os.close(fd)
@@ -100,6 +105,9 @@ def acquire(home: str | os.PathLike) -> HomeLock:
     except BaseException:
         os.close(fd)
         raise
+    if shared:  # steps write no record: others hold it too
+        _HELD[str(path)] = lock = HomeLock(path, fd, None, shared=True)
+        return lock
     previous = _holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
     me = {"pid": os.getpid(), "host": socket.gethostname(),
           "started": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from pipelines.config import Config, load_config
 
@@ -53,6 +54,20 @@ class SourceSkipped(Exception):
 class _Flowlens(dg.ConfigurableResource):
     config_path: str | None = None  # flowlens.toml; None: FLOWLENS_CONFIG, ./flowlens.toml, else defaults
     home: str | None = None  # FLOWLENS_HOME; None: the variable, else ./var
+    _lock: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Every step holds the home's run lock (pipelines/lock.py) while it runs: shared between the steps of
+        runs Dagster launched, refused at once (one line naming the holder) while `flowlens run` or `flowlens
+        demo` holds it; in their own process the lock they hold is simply taken again."""
+        from pipelines import lock
+
+        self._lock = lock.acquire(self.paths().root, shared=True)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def config(self) -> Config:
         return load_config(self.config_path)
