@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from pipelines import checks
+from pipelines.assets.transform import as_markdown
 from pipelines.definitions import build_definitions
 from pipelines.resources import default_resources
 from pipelines.sqlmodels import Model
@@ -73,7 +74,8 @@ def test_one_mart_materializes_alone_with_its_checks(home):
     schema = mat.metadata["dagster/column_schema"].value
     columns = {c.name: c for c in schema.columns}
     assert columns["handed_off_at"].type.upper().startswith("TIMESTAMP")
-    assert columns["item_id"].description == by_name["marts.handoffs"].column_comments["item_id"]
+    comment = by_name["marts.handoffs"].column_comments["item_id"]
+    assert "<issue key>" in comment and columns["item_id"].description == comment.replace("<", "\\<")
     assert mat.tags["dagster/code_version"] == by_name["marts.handoffs"].code_version
 
 
@@ -82,7 +84,7 @@ def test_definitions_describe_each_model_from_its_sql():
     for m in models():
         node = graph.get(dg.AssetKey(m.name.split(".")))
         assert node.code_version == m.code_version and len(m.code_version) == 16
-        assert node.description == (m.description or f"{m.name}, built by sql/{m.layer}/{m.path.name}")
+        assert node.description == (as_markdown(m.description) or f"{m.name}, built by sql/{m.layer}/{m.path.name}")
         refs = node.metadata["dagster/code_references"].code_references
         assert [Path(r.file_path) for r in refs] == [m.path] and m.path.exists()
         assert {d.to_user_string() for d in node.parent_keys} == (

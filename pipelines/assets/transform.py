@@ -59,6 +59,11 @@ def load(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.
         **{f"rows_{t}": n for t, n in sorted(result.rows.items())}})
 
 
+def as_markdown(text: str) -> str:
+    """A comment as the UI's markdown shows it: `jira:<issue key>` would otherwise be read as an HTML tag and vanish."""
+    return text.replace("<", "\\<")
+
+
 def model_spec(m: Any) -> dg.AssetSpec:
     """A model's asset: its upstream models (read from its SQL), the table comment as description, the hash of the
     SQL file as code version (the UI flags models changed since their last materialization), the file as code
@@ -71,7 +76,7 @@ def model_spec(m: Any) -> dg.AssetSpec:
             file_path=str(m.path), line_number=1, label=rel)])
     return dg.AssetSpec(model_key(m.name), deps=deps, group_name=m.layer, kinds={"duckdb", "sql"},
                         automation_condition=AFTER_UPSTREAM, code_version=m.code_version,
-                        description=m.description or f"{m.name}, built by {rel}",
+                        description=as_markdown(m.description) or f"{m.name}, built by {rel}",
                         metadata={"table": m.name, "sql": rel, "dagster/table_name": m.name,
                                   "dagster/code_references": refs})
 
@@ -83,7 +88,7 @@ def table_metadata(con: Any, names: list[str]) -> dict[str, dict[str, Any]]:
                        "from duckdb_columns() where schema_name || '.' || table_name in (select unnest(?)) "
                        "order by schema_name, table_name, column_index", [names]).fetchall()
     for table, column, dtype, comment in rows:
-        out[table].append(dg.TableColumn(column, dtype, description=comment or None))
+        out[table].append(dg.TableColumn(column, dtype, description=as_markdown(comment) if comment else None))
     return {n: {"dagster/column_schema": dg.TableSchema(columns=cols)} for n, cols in out.items()}
 
 
