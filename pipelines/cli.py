@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -246,11 +247,14 @@ def main(argv: list[str] | None = None) -> int:
         return sandbox_cli.run(args)
     handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check, "report": cmd_report, "teams": cmd_teams}
     from pipelines.lock import HomeLocked
+    from pipelines.run import Stopped
 
     try:
         return handlers[args.command](args)
     except HomeLocked as e:
         return _fail(str(e))
+    except Stopped as e:  # SIGTERM (or Ctrl-C): the lock is released; the next run repairs what was half done
+        return _fail(str(e), 128 + (signal.SIGTERM if "SIGTERM" in str(e) else signal.SIGINT))
     except KeyboardInterrupt:
         return _fail("interrupted")
 

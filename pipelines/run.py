@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,6 +171,51 @@ def _config_error(result: Any) -> str:
     return ""
 
 
+class Stopped(Exception):
+    """The run was stopped by a signal (SIGTERM): the step under way ended as failed (Dagster frees what it held,
+    the warehouse's open transaction rolls back); the next run repairs the rest, as after a kill."""
+
+
+class _Signals:
+    """Until `restore()`: SIGTERM interrupts the run as Ctrl-C does, at once. Dagster, while it executes, maps
+    SIGTERM to its own SIGINT handler (it ends the step under way and its run as failed, interrupted), so which
+    signal came is read from the wakeup fd Python writes every caught signal's number to (`signal.set_wakeup_fd`)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self._restore: Callable[[], None] = lambda: None
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            return
+        import socket
+
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        w.setblocking(False)
+        old_fd = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        self._r = r
+
+        def restore() -> None:
+            signal.signal(signal.SIGTERM, old_term)
+            signal.set_wakeup_fd(old_fd)
+            r.close()
+            w.close()
+        self._restore = restore
+
+    def stopped(self) -> str | None:
+        """"SIGTERM" or "SIGINT" once either has come, else None."""
+        if hasattr(self, "_r"):
+            try:
+                while data := self._r.recv(64):
+                    self.seen += [signal.Signals(b).name for b in data if b in (signal.SIGTERM, signal.SIGINT)]
+            except (BlockingIOError, OSError):
+                pass
+        return ("SIGTERM" if "SIGTERM" in self.seen else self.seen[0]) if self.seen else None
+
+    def restore(self) -> None:
+        self._restore()
+
+
 def run_all(config_path: str | None = None, home: str | os.PathLike | None = None, out: TextIO = sys.stderr,
             as_of: str | None = None, full_refresh: tuple[str, ...] = ()) -> RunSummary:
     """Run everything once; raises ConfigError for a bad flowlens.toml (before anything runs)."""
@@ -186,6 +233,7 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
     # A broken configuration stops here, in one line, before any API call (the home checked is this run's).
     cfg = preflight(config_path, {**os.environ, "FLOWLENS_HOME": str(paths.root)} if home else None)
     held = home_lock.acquire(paths.root)  # one run at a time: before any API call and Dagster's storage
+    signals = _Signals()
     summary = RunSummary()
     summary.as_of = as_of or os.environ.get("FLOWLENS_AS_OF") or datetime.now(UTC).isoformat()
     from pipelines.definitions import defs
@@ -215,6 +263,8 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
             else:
                 name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
                 summary.checks_failed.append(name + (" (warning)" if ev.severity.value == "WARN" else ""))
+        if sig := signals.stopped():  # Dagster ended the interrupted step and its run as failed; no job follows
+            raise Stopped(f"stopped by {sig}")
         if not result.success:
             summary.ok = False
             summary.errors += _failure_lines(result) or [f"{job} failed"]
@@ -241,7 +291,10 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
                 if mat.asset_key == dg.AssetKey("load"):
                     md = mat.materialization.metadata
                     summary.loaded_rows = int(md["new_rows"].value) if "new_rows" in md else 0
+    except KeyboardInterrupt:  # the signal came between two jobs
+        raise Stopped(f"stopped by {signals.stopped() or 'SIGINT'}") from None
     finally:
+        signals.restore()
         held.release()
     summary.records, summary.requests, summary.partitions = show.records, show.requests, show.partitions
     summary.seconds = time.perf_counter() - t0
