@@ -132,3 +132,21 @@ def test_items_lost_on_the_way_block_the_publish(home):
         materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
         assert "marts/item_flow" in materialized and "published_warehouse" not in materialized
     assert not (home / "published" / "flowlens.duckdb").exists()
+
+
+def test_a_model_alone_needs_its_upstream(tmp_path, bi):
+    """On a warehouse without the core tables, marts/handoffs alone fails in one line naming what to
+    materialize first, and builds nothing."""
+    home = tmp_path / "fresh"
+    home.mkdir()
+    shutil.copyfile(bi.warehouse.parent / "flowlens.toml", home / "flowlens.toml")
+    with dg.instance_for_test() as instance:
+        result = materialize(home, ["marts/handoffs"], instance)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+        message = failure.step_failure_data.user_failure_data.description
+    missing = min(d for d in next(m for m in models() if m.name == "marts.handoffs").depends_on
+                  if d.startswith("core."))
+    assert message.startswith(f"marts.handoffs reads {missing}, which the warehouse does not hold yet: "
+                              f"materialize {missing.replace('.', '/')}"), message
+    assert "\n" not in message and not result.get_asset_materialization_events()

@@ -18,13 +18,14 @@ from pipelines.assets.extract import AFTER_UPSTREAM, github_extract, github_site
 from pipelines.resources import WarehouseResource
 
 WAREHOUSE_POOL = "warehouse"
+LAYERS = ("staging", "core", "marts")  # = pipelines.sqlmodels.LAYERS, which imports duckdb (kept out of import time)
 
 
 
 def model_key(name: str) -> dg.AssetKey:
     """"marts.handoffs" -> marts/handoffs; raw tables (and anything else) come from `load`."""
     layer, _, table = name.partition(".")
-    return dg.AssetKey([layer, table]) if layer in ("staging", "core", "marts") and table else dg.AssetKey("load")
+    return dg.AssetKey([layer, table]) if layer in LAYERS and table else dg.AssetKey("load")
 
 
 def run_as_of(context: dg.AssetExecutionContext) -> datetime:
@@ -116,6 +117,7 @@ def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
 
         progress.emit(context, {"stage": "model", "event": "start", "layer": layer, "models": len(chosen)})
         with warehouse.connection() as con:
+            _upstream_present(con, chosen, checked)
             built = wh.run_models(con, cfg, as_of, layers=[layer], only=[m.name for m in chosen],
                                   progress=built_one) if chosen else []
             rows = {name: n for name, n, _ in built}
@@ -148,6 +150,23 @@ def _layer_asset(layer: str, models: list[Any]) -> dg.AssetsDefinition:
         yield from results
 
     return build
+
+
+def _upstream_present(con: Any, chosen: list[Any], checked: list[Any]) -> None:
+    """A model materialized alone reads its upstream models as the warehouse holds them: each must exist."""
+    names = {m.name for m in chosen}
+    held = {r[0] for r in con.execute("select schema_name || '.' || table_name from duckdb_tables() union all "
+                                      "select schema_name || '.' || view_name from duckdb_views()").fetchall()}
+    for m in chosen:
+        for d in m.depends_on:
+            if d.split(".")[0] in LAYERS and d not in names and d not in held:
+                raise dg.Failure(description=f"{m.name} reads {d}, which the warehouse does not hold yet: "
+                                             f"materialize {model_key(d).to_user_string()} (or everything upstream of "
+                                             f"{model_key(m.name).to_user_string()}) first", allow_retries=False)
+    for m in checked:
+        if m.name not in names and m.name not in held:
+            raise dg.Failure(description=f"checks of {m.name}: the warehouse does not hold it yet; materialize "
+                                         f"{model_key(m.name).to_user_string()} first", allow_retries=False)
 
 
 def _headline(con: Any) -> dict[str, Any]:
