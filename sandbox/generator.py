@@ -17,7 +17,18 @@ from sandbox.gen_jira import build_issue, item, pick_issuetype
 from sandbox.gen_migration import deleted_statuses, migrate
 from sandbox.gen_org import ARCHIVED_AT, PROJECT_WEIGHTS, PROJECTS, SCALES, Org, build_org
 from sandbox.gen_time import NOW
-from sandbox.model import GhIssue, GhPull, JiraHistory, JiraIssue, JiraLink, JiraRemoteLink, Store
+from sandbox.model import (
+    DELETED_PID,
+    GHOST,
+    GhEvent,
+    GhIssue,
+    GhPull,
+    JiraHistory,
+    JiraIssue,
+    JiraLink,
+    JiraRemoteLink,
+    Store,
+)
 
 __all__ = ["NOW", "SCALES", "advance", "config_toml", "generate", "write_pages"]
 
@@ -229,6 +240,55 @@ def build_github(org: Org, scale: str, seed: int, n_pulls: int, n_issues: int):
     return pulls, gh_issues
 
 
+NEW_EVENT_KIND = "copilot_work_started"  # a timeline event type GitHub added that flowlens does not know
+NEW_EVENT_PULLS = 3
+
+
+def add_new_event_kind(pulls: list[GhPull], scale: str, seed: int) -> None:
+    """A few pull requests carry a timeline event of a type GitHub added after flowlens was written (REST renders
+    it like any issue event; GraphQL's schema here does not know it). Nothing reads it: the `unknown_values`
+    check names it. Placed at an existing event's instant with an id between it and the next (ids step by 7)."""
+    rng = random.Random(f"new-event-kind:{scale}:{seed}")
+    cands = [p for p in pulls if len(p.events) >= 2 and not p.author.endswith("[bot]")]
+    for pull in rng.sample(cands, min(NEW_EVENT_PULLS, len(cands))):
+        k = rng.randrange(len(pull.events) - 1)
+        prev = pull.events[k]
+        pull.events.insert(k + 1, GhEvent(id=prev.id + 3, event=NEW_EVENT_KIND, actor=pull.author,
+                                          created_at=prev.created_at))
+
+
+DELETED_ITEMS = 3  # issues and pull requests (each) with actions of an account deleted since
+
+
+def add_deleted_accounts(issues: list[JiraIssue], pulls: list[GhPull], scale: str, seed: int) -> None:
+    """Accounts deleted since they acted, on a few items. Jira: some histories (status changes first) keep an
+    author object naming nobody (DELETED_PID). GitHub: a reviewer nobody requested nor assigned on the pull request
+    becomes GitHub's `ghost` in every event they acted in (REST: the ghost user, no `user` on a review; GraphQL:
+    a null author/actor). The truth oracle counts them as the one person deleted:user."""
+    rng = random.Random(f"deleted-accounts:{scale}:{seed}")
+    cands = [i for i in issues if sum(h.author is not None for h in i.histories) >= 3]
+    for issue in rng.sample(cands, min(DELETED_ITEMS, len(cands))):
+        authored = [h for h in issue.histories if h.author is not None
+                    and not any(it.field == "Workflow" for it in h.items)]
+        authored.sort(key=lambda h: not any(it.field == "status" for it in h.items))
+        for h in authored[:rng.randint(1, 2)]:
+            h.author = DELETED_PID
+    found = []
+    for pull in pulls:
+        named = {e.requested_reviewer for e in pull.events} | {e.assignee for e in pull.events} | set(pull.assignees)
+        drive_by = sorted({e.actor for e in pull.events if e.event == "reviewed" and e.actor != pull.author
+                           and not e.actor.endswith("[bot]") and e.actor not in named})
+        if drive_by:
+            found.append((pull, drive_by))
+    for pull, drive_by in rng.sample(found, min(DELETED_ITEMS, len(found))):
+        gone = rng.choice(drive_by)
+        for e in pull.events:
+            if e.actor == gone:
+                e.actor = GHOST
+        if pull.merged_by == gone:
+            pull.merged_by = GHOST
+
+
 def number_events(pulls: list[GhPull], issues: list[GhIssue], first: int = FIRST_EVENT_ID) -> None:
     """Timeline event ids: unique and increasing with time."""
     alle = [(e.created_at, it.repo, it.number, k, e) for it in [*pulls, *issues] for k, e in enumerate(it.events)]
@@ -251,6 +311,8 @@ def generate(scale: str, seed: int) -> Store:
             org.lead("platform"), org.start, org.now, seed, scale)
     number_histories(issues)
     pulls, gh_issues = build_github(org, scale, seed, n_pulls, n_gh)
+    add_new_event_kind(pulls, scale, seed)
+    add_deleted_accounts(issues, pulls, scale, seed)
     keys = IssueKeys([(i.created, i.key, org.projects[i.project].team) for i in issues])
     lrng = random.Random(f"pull-links:{scale}:{seed}")
     repo_team = {r.full_name: r.team for r in org.repos}

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox import cache, jira_oauth
 from sandbox.model import (
+    DELETED_PID,
     FIELD_EPIC_LINK,
     FIELD_FLAGGED,
     FIELD_SPRINT,
@@ -431,6 +432,8 @@ def _render_history(store: Store, history: JiraHistory, deployment: str, api_ver
     author = store.people.get(history.author) if history.author else None
     if author is not None:
         out["author"] = render_user(author, deployment, base_url, api_version)
+    elif history.author == DELETED_PID:  # a deleted account: an author object that names nobody
+        out["author"] = {"avatarUrls": _avatars("former-user"), "displayName": "Former user", "active": False}
     elif deployment == "cloud":
         out["author"] = {"self": f"{base_url}/rest/api/{api_version}/user?accountId={AUTOMATION_ACCOUNT}",
                          "accountId": AUTOMATION_ACCOUNT, "avatarUrls": _avatars(AUTOMATION_ACCOUNT),

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# A Jira account deleted since it acted: its histories keep an author object without accountId, key or name.
+DELETED_PID = "~deleted"
+GHOST = "ghost"  # GitHub's login for a deleted account (sandbox/github_api.py renders it as GitHub does)
+DELETED_PERSON = "deleted:user"  # the one person flowlens makes of every deleted account (docs/metrics-rulings.md)
 FLOW_STATES = ("backlog", "active", "queue", "approval", "decision", "blocked", "done")
 
 # Custom field ids as a Jira Cloud site typically has them; the connector must find them by name.
@@ -92,7 +96,7 @@ class JiraChangeItem:
 @dataclass(slots=True)
 class JiraHistory:
     id: int  # unique across the site, increasing with time
-    author: str | None  # pid; None for automation
+    author: str | None  # pid; None for automation; DELETED_PID for an account deleted since
     created: datetime  # aware, UTC
     items: list[JiraChangeItem]
 

@@ -13,7 +13,17 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sandbox.calendar import DEFAULT_CALENDAR, business_seconds
-from sandbox.model import Calendar, GhEvent, GhIssue, GhPull, JiraIssue, Store
+from sandbox.model import (
+    DELETED_PERSON,
+    DELETED_PID,
+    GHOST,
+    Calendar,
+    GhEvent,
+    GhIssue,
+    GhPull,
+    JiraIssue,
+    Store,
+)
 
 DECISION_LABELS = ("needs-decision", "needs-discussion")
 LABEL_STATES = {"blocked": "blocked", "needs-decision": "decision", "needs-discussion": "decision"}  # as gen_config
@@ -209,6 +219,8 @@ class _Ctx:
     def jira_id(self, pid: str | None) -> str | None:
         if pid is None:
             return None
+        if pid == DELETED_PID:
+            return DELETED_PERSON
         p = self.store.people.get(pid)
         if p is None:
             return f"jira:{pid}"
@@ -220,6 +232,8 @@ class _Ctx:
 
     def gh_id(self, login: str) -> str:
         """A GitHub login's canonical id: the identity map joins every sandbox person to their Jira id."""
+        if login == GHOST:  # a deleted account (REST's ghost; GraphQL's null)
+            return DELETED_PERSON
         p = self.by_login.get(login)
         if p is not None and not self.is_bot(login):
             return self.jira_id(p.pid)

@@ -255,3 +255,44 @@ def test_a_flag_and_a_blocked_status_from_one_instant_are_one_blocked_wait(org: 
     # blocked time is the union already; the ledger's blocked rows now sum to it
     assert rows(con, "select item_id, blocked_s from marts.item_flow order by item_id") == [
         ("jira:PAY-1", 4 * 3600.0), ("jira:PAY-2", 6 * 3600.0), ("jira:PAY-3", 2 * 3600.0)]
+
+
+# ------------------------------------------------------------------ values the models do not know
+
+
+def test_a_new_review_state_and_a_new_timeline_event_type_are_named_by_a_warning(org: Org, tmp_path: Path) -> None:
+    import dagster as dg
+
+    from tests.test_checks_plausible import run
+    from tests.test_warehouse_rules import ev
+
+    repo = "acme/api"
+    org.pr(repo, 1, "ana", MON, [
+        ev("review_requested", MON + H, "ana", reviewer="bob"),
+        ev("reviewed", MON + 2 * H, "bob", state="APPROVED_WITH_SUGGESTIONS"),  # a state GitHub may add
+        ev("copilot_work_started", MON + 3 * H, "ana"),  # a timeline event type GitHub added
+        ev("copilot_work_started", MON + 4 * H, "ana"),
+        ev("commented", MON + 4 * H, "carl"),  # known, not read: no warning
+        ev("merged", MON + 5 * H, "ana"), ev("closed", MON + 5 * H, "ana")])
+    con = build(tmp_path, org)
+    r = run(con, "unknown_values")
+    assert not r.passed and r.severity == dg.AssetCheckSeverity.WARN
+    listed_rows = r.metadata["rows"].value
+    assert "what=GitHub review state, value=approved_with_suggestions, rows=1" in listed_rows
+    assert "what=GitHub timeline event type, value=copilot_work_started, rows=2" in listed_rows
+    assert "commented" not in listed_rows and r.metadata["offending_rows"].value == 2
+
+
+def test_the_checks_list_of_known_timeline_event_types_is_the_connectors() -> None:
+    """sql/checks/unknown_values.sql spells out the kinds the models read and the kinds the connectors drop."""
+    import re
+
+    from connectors.github_graphql import UNUSED_EVENTS
+    from landing_format import TIMELINE_EVENTS
+    from pipelines.warehouse import SQL_DIR
+
+    sql = (SQL_DIR / "checks" / "unknown_values.sql").read_text()
+    block = sql[sql.index("'GitHub timeline event type'"):]
+    block = block[block.index("not in ("):block.index("group by")]
+    listed = re.findall(r"'([a-z0-9_-]+)'", re.sub(r"--.*", "", block))
+    assert len(listed) == len(set(listed)) and set(listed) == TIMELINE_EVENTS | UNUSED_EVENTS

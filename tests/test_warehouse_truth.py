@@ -173,3 +173,30 @@ def links_problems(con: duckdb.DuckDBPyConnection, store, truth) -> list[str]:
     problems += same_cells("team_weekly", {k: v for k, v in weekly.items() if v[0] is not None or v[2]},
                            {k: tuple(v.values()) for k, v in lt.team_weekly.items()})
     return problems
+
+
+@pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
+def test_deleted_accounts_of_the_sandbox_are_one_person_and_keep_their_events(tmp_path: Path, deployment: str) -> None:
+    """The generator's deleted accounts (Jira histories whose author names nobody, GitHub's ghost on reviews) reach
+    the marts as deleted:user, every event kept (the truth comparison above checks the figures)."""
+    from landing_format import TIMELINE_EVENTS
+    from sandbox.model import DELETED_PID, GHOST
+
+    store = generate("small", 1)
+    land_store(store, tmp_path / "landing", deployment)
+    (tmp_path / "flowlens.toml").write_text(config_toml(store, deployment))
+    db = tmp_path / "w.duckdb"
+    load(db, tmp_path / "landing")
+    run_models(db, load_config(tmp_path / "flowlens.toml"), store.now)
+    jira = {(f"jira:{i.key}", h.id) for i in store.jira_issues for h in i.histories if h.author == DELETED_PID}
+    ghost = sum(e.actor == GHOST and e.event in TIMELINE_EVENTS for p in store.github_pulls for e in p.events)
+    assert jira and ghost
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert set(con.execute("select distinct item_id, history_id from core.jira_changes_all "
+                               "where author_id = 'deleted:user'").fetchall()) == jira
+        assert con.execute("select count(*) from core.github_events where actor_id = 'deleted:user'").fetchone() == (
+            ghost,)
+        assert con.execute("select display_name, list_sort(sources) from core.people where person_id = 'deleted:user'"
+                           ).fetchall() == [("Deleted user", ["deleted", "github"])]  # github: the ghost login
+        # their reviews count: some approval or decision of the marts was made by the deleted person
+        assert con.execute("select count(*) from marts.decisions where decided_by = 'deleted:user'").fetchone()[0] > 0
