@@ -263,8 +263,9 @@ DELETED_ITEMS = 3  # issues and pull requests (each) with actions of an account 
 def add_deleted_accounts(issues: list[JiraIssue], pulls: list[GhPull], scale: str, seed: int) -> None:
     """Accounts deleted since they acted, on a few items. Jira: some histories (status changes first) keep an
     author object naming nobody (DELETED_PID). GitHub: a reviewer nobody requested nor assigned on the pull request
-    becomes GitHub's `ghost` in every event they acted in (REST: the ghost user, no `user` on a review; GraphQL:
-    a null author/actor). The truth oracle counts them as the one person deleted:user."""
+    becomes GitHub's `ghost` on their reviews (no `user` on a review in REST, a null author in GraphQL); only
+    reviewers who did nothing else on it, so REST and GraphQL extracts land the same. The truth oracle counts
+    them as the one person deleted:user."""
     rng = random.Random(f"deleted-accounts:{scale}:{seed}")
     cands = [i for i in issues if sum(h.author is not None for h in i.histories) >= 3]
     for issue in rng.sample(cands, min(DELETED_ITEMS, len(cands))):
@@ -276,8 +277,9 @@ def add_deleted_accounts(issues: list[JiraIssue], pulls: list[GhPull], scale: st
     found = []
     for pull in pulls:
         named = {e.requested_reviewer for e in pull.events} | {e.assignee for e in pull.events} | set(pull.assignees)
+        others = {e.actor for e in pull.events if e.event != "reviewed"} | {pull.merged_by}
         drive_by = sorted({e.actor for e in pull.events if e.event == "reviewed" and e.actor != pull.author
-                           and not e.actor.endswith("[bot]") and e.actor not in named})
+                           and not e.actor.endswith("[bot]") and e.actor not in named | others})
         if drive_by:
             found.append((pull, drive_by))
     for pull, drive_by in rng.sample(found, min(DELETED_ITEMS, len(found))):
@@ -285,8 +287,6 @@ def add_deleted_accounts(issues: list[JiraIssue], pulls: list[GhPull], scale: st
         for e in pull.events:
             if e.actor == gone:
                 e.actor = GHOST
-        if pull.merged_by == gone:
-            pull.merged_by = GHOST
 
 
 def number_events(pulls: list[GhPull], issues: list[GhIssue], first: int = FIRST_EVENT_ID) -> None:
