@@ -7,7 +7,7 @@ import dagster as dg
 from pipelines.assets.extract import github_extract, github_site, jira_extract, jira_site, sources
 from pipelines.assets.transform import layer_assets, load, published_warehouse_asset, report
 from pipelines.resources import default_resources
-from pipelines.schedules import automation, build_nightly
+from pipelines.schedules import SOURCE_JOBS, automation, build_nightly, source_partitions
 
 EXTRACT_ASSETS = [sources, jira_site, github_site, jira_extract, github_extract]
 
@@ -19,13 +19,12 @@ def build_definitions() -> dg.Definitions:
     warehouse_assets = [load, *layers, published, report]
     return dg.Definitions(
         assets=[*EXTRACT_ASSETS, *warehouse_assets],
-        jobs=[dg.define_asset_job("discover", selection=dg.AssetSelection.assets(sources)),
-              dg.define_asset_job("extract_jira", selection=dg.AssetSelection.assets(jira_extract)),
-              dg.define_asset_job("extract_github", selection=dg.AssetSelection.assets(github_extract)),
-              dg.define_asset_job("refresh", selection=dg.AssetSelection.assets(jira_site, github_site, *warehouse_assets),
-                                  description="Site streams, load, every model, publish, report (unpartitioned).")],
+        jobs=[*SOURCE_JOBS,
+              dg.define_asset_job("refresh", selection=dg.AssetSelection.assets(*warehouse_assets),
+                                  description="Load, every model, publish, report: what the automation sensor runs "
+                                              "after the extracts (pipelines/schedules.py).")],
         schedules=[build_nightly()],
-        sensors=[automation],
+        sensors=[source_partitions, automation],
         resources=default_resources(),
     )
 

@@ -171,6 +171,36 @@ def _config_error(result: Any) -> str:
     return ""
 
 
+def source_runs(instance: Any) -> list[Any]:
+    """Evaluate the `source_partitions` sensor (pipelines/schedules.py) on the latest `sources` materialization,
+    apply its dynamic partition requests as the sensor daemon does, and return its run requests, in order."""
+    import dagster as dg
+
+    from pipelines.schedules import source_partitions
+
+    result = source_partitions(dg.build_sensor_context(instance=instance))
+    if not isinstance(result, dg.SensorResult):
+        return []
+    for req in result.dynamic_partitions_requests or []:
+        if isinstance(req, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        else:
+            for key in req.partition_keys:
+                instance.delete_dynamic_partition(req.partitions_def_name, key)
+    return list(result.run_requests or [])
+
+
+def _label(run: Any, instance: Any) -> str:
+    """The progress line a launched job starts with ("extracting ..." is benchmarks/bench_reliability.py's)."""
+    if run.job_name == "sites":
+        return "site streams: Jira statuses, fields, link types; GitHub teams"
+    source = run.job_name.removeprefix("extract_")
+    keys = instance.get_dynamic_partitions("jira_projects" if source == "jira" else "github_repositories")
+    start, end = run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]
+    n = keys.index(end) - keys.index(start) + 1 if start in keys and end in keys else len(keys)
+    return f"extracting {source} ({n} {'projects' if source == 'jira' else 'repositories'})"
+
+
 class Stopped(Exception):
     """The run was stopped by a signal (SIGTERM): the step under way ended as failed (Dagster frees what it held,
     the warehouse's open transaction rolls back); the next run repairs the rest, as after a kill."""
@@ -223,7 +253,6 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
 
     from pipelines import housekeeping, progress
     from pipelines import lock as home_lock
-    from pipelines.assets.extract import range_tags
     from pipelines.full_refresh import tags as refresh_tags
     from pipelines.preflight import preflight
     from pipelines.resources import Home
@@ -278,13 +307,9 @@ def run_all(config_path: str | None = None, home: str | os.PathLike | None = Non
             if skipped is not None and skipped.value != "none":
                 summary.notes.append(str(skipped.value))
                 out.write(f"  {skipped.value}\n")
-        if r.success:
-            for source, job in (("jira", "extract_jira"), ("github", "extract_github")):
-                rt = range_tags(instance, source)
-                if rt:
-                    n = len(instance.get_dynamic_partitions(
-                        "jira_projects" if source == "jira" else "github_repositories"))
-                    execute(job, f"extracting {source} ({n} {'projects' if source == 'jira' else 'repositories'})", rt)
+        if r.success:  # what the nightly's `source_partitions` sensor does after `sources`, evaluated here
+            for run in source_runs(instance):
+                execute(run.job_name, _label(run, instance), run.tags)
         if summary.ok:
             r = execute("refresh", "loading, building the models, checking, publishing")
             for mat in r.get_asset_materialization_events():

@@ -122,20 +122,50 @@ def test_webserver_serves_assets_checks_and_schedule(tmp_path):
     assert "flowlens_automation" in {s["name"] for s in repo["sensors"]}
 
 
+def test_the_sensor_makes_the_discovered_partitions_and_launches_the_extracts():
+    """After `sources`: dynamic partitions through the sensor's `dynamic_partitions_requests` (the asset changes
+    nothing in the instance), runs of the site streams and of each extract over all its partitions, carrying
+    the discovery run's flowlens tags; nothing again until the next `sources`."""
+    from pipelines.schedules import source_partitions
+
+    with dg.instance_for_test() as instance:
+        assert isinstance(source_partitions(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+        instance.add_dynamic_partitions("jira_projects", ["OLD", "PAY"])
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            "sources", metadata={"found": dg.MetadataValue.json({"jira": ["PAY", "WEB"], "github": ["acme/api"]})}))
+        result = source_partitions(dg.build_sensor_context(instance=instance))
+        requests = {(type(r).__name__, r.partitions_def_name, tuple(r.partition_keys))
+                    for r in result.dynamic_partitions_requests}
+        assert requests == {("AddDynamicPartitionsRequest", "jira_projects", ("WEB",)),
+                            ("DeleteDynamicPartitionsRequest", "jira_projects", ("OLD",)),
+                            ("AddDynamicPartitionsRequest", "github_repositories", ("acme/api",))}
+        runs = [(r.job_name, r.tags.get("dagster/asset_partition_range_start"),
+                 r.tags.get("dagster/asset_partition_range_end")) for r in result.run_requests]
+        assert runs == [("sites", None, None), ("extract_jira", "PAY", "WEB"),
+                        ("extract_github", "acme/api", "acme/api")]
+        again = source_partitions(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+        assert isinstance(again, dg.SkipReason)
+
+
 def test_automation_carries_the_nightly_run_downstream():
-    """Once `sources` (the schedule's target) is materialized, one tick requests every extract and everything
-    downstream (launched as one backfill, ordered by the dependencies); before it, nothing."""
-    from pipelines.assets.extract import register_partitions
+    """The automation sensor leaves discovery and the extracts to the schedule and the sensor; once they are done
+    (none in progress), one tick requests load and everything downstream (one backfill, in dependency order)."""
     from pipelines.definitions import defs
 
     with dg.instance_for_test() as instance:
-        register_partitions(instance, {"jira": ["PAY"], "github": ["acme/api"]})
+        instance.add_dynamic_partitions("jira_projects", ["PAY"])
+        instance.add_dynamic_partitions("github_repositories", ["acme/api"])
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         assert not {r.key.to_user_string() for r in result.results if r.true_subset.size}
         instance.report_runless_asset_event(dg.AssetMaterialization("sources"))
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+        assert not {r.key.to_user_string() for r in result.results if r.true_subset.size}  # the sensor's part
+        for key, partition in (("jira_site", None), ("github_site", None), ("jira_extract", "PAY"),
+                               ("github_extract", "acme/api")):
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         requested = {r.key.to_user_string() for r in result.results if r.true_subset.size}
-        assert {"jira_site", "jira_extract", "github_extract", "load", "marts/item_flow", "published_warehouse",
-                "report"} <= requested, requested
+        assert {"load", "marts/item_flow", "published_warehouse", "report"} <= requested, requested
+        assert not requested & {"sources", "jira_site", "github_site", "jira_extract", "github_extract"}
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         assert not {r.key.to_user_string() for r in result.results if r.true_subset.size}  # requested once

@@ -82,12 +82,11 @@ def test_postgres_instance_storage_holds_runs(tmp_path, postgres, monkeypatch):
         monkeypatch.setenv(k, v)
     for k in ("JIRA_URL", "GITHUB_TOKEN", "FLOWLENS_CONFIG"):
         monkeypatch.delenv(k, raising=False)
-    from pipelines.assets.extract import register_partitions
     from pipelines.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        register_partitions(instance, {"jira": ["PAY", "WEB"]})
+        instance.add_dynamic_partitions("jira_projects", ["PAY", "WEB"])
         assert instance.get_dynamic_partitions("jira_projects") == ["PAY", "WEB"]
         # The discover job fails here (no credentials): a real run, recorded with its failure in Postgres.
         result = defs.resolve_job_def("discover").execute_in_process(instance=instance, raise_on_error=False)

@@ -28,6 +28,7 @@ JIRA_PROJECTS = dg.DynamicPartitionsDefinition(name="jira_projects")
 GITHUB_REPOSITORIES = dg.DynamicPartitionsDefinition(name="github_repositories")
 EXTRACT_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 PARALLEL_PARTITIONS = 4
+FOUND_KEY = "found"  # the `sources` materialization's metadata: {"jira": [keys], "github": [keys]}
 
 # Once everything upstream is done and nothing upstream is in progress; never past a failed blocking check.
 # The nightly schedule materializes `sources`; this condition carries the rest (schedules.py).
@@ -172,7 +173,6 @@ def _keys(context: dg.AssetExecutionContext) -> list[str]:
 
 
 @dg.asset(group_name="jira", pool="jira_api", retry_policy=EXTRACT_RETRY, kinds={"jira"}, deps=["sources"],
-          automation_condition=AFTER_UPSTREAM,
           description="Jira site-wide streams: statuses, fields, the user, link types.")
 def jira_site(context: dg.AssetExecutionContext, jira: JiraResource) -> dg.MaterializeResult:
     try:
@@ -203,7 +203,6 @@ def _tell_gaps(context: dg.AssetExecutionContext, source_name: str, source: Any)
 
 
 @dg.asset(group_name="github", pool="github_api", retry_policy=EXTRACT_RETRY, kinds={"github"}, deps=["sources"],
-          automation_condition=AFTER_UPSTREAM,
           description="GitHub organisation teams and their members (name, email), as this run sees them: the "
                       "teams and identity joins used when flowlens.toml configures none.")
 def github_site(context: dg.AssetExecutionContext, github: GitHubResource) -> dg.MaterializeResult:
@@ -229,7 +228,7 @@ def github_site(context: dg.AssetExecutionContext, github: GitHubResource) -> dg
 
 
 @dg.asset(group_name="jira", pool="jira_api", partitions_def=JIRA_PROJECTS, retry_policy=EXTRACT_RETRY,
-          deps=["sources"], automation_condition=AFTER_UPSTREAM,
+          deps=["sources"],
           backfill_policy=dg.BackfillPolicy.single_run(), kinds={"jira"},
           description="One Jira project's changed issues, changelogs and approvals, landed as raw pages.")
 def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
@@ -251,7 +250,7 @@ def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
 
 
 @dg.asset(group_name="github", pool="github_api", partitions_def=GITHUB_REPOSITORIES, retry_policy=EXTRACT_RETRY,
-          deps=["sources"], automation_condition=AFTER_UPSTREAM,
+          deps=["sources"],
           backfill_policy=dg.BackfillPolicy.single_run(), kinds={"github"},
           description="One GitHub repository's pull requests, issues, reviews and timelines, landed as raw pages.")
 def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
@@ -274,8 +273,8 @@ def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
 
 
 @dg.asset(group_name="sources", kinds={"python"},
-          description="Which Jira projects and GitHub repositories to extract (flowlens.toml, else discovery); "
-                      "registers them as the extract partitions.")
+          description="Which Jira projects and GitHub repositories to extract (flowlens.toml, else discovery); the "
+                      "source_partitions sensor makes them the extract partitions.")
 def sources(context: dg.AssetExecutionContext, jira: JiraResource, github: GitHubResource) -> dg.MaterializeResult:
     from pipelines.config import ConfigError
 
@@ -292,8 +291,10 @@ def sources(context: dg.AssetExecutionContext, jira: JiraResource, github: GitHu
         context.log.warning(note)
     if not found:
         raise dg.Failure(description="no source to extract: " + "; ".join(notes), allow_retries=False)
-    register_partitions(context.instance, found)
+    # The instance is not changed here: the `source_partitions` sensor (pipelines/schedules.py) makes these the
+    # extract partitions, from this metadata.
     return dg.MaterializeResult(metadata={
+        FOUND_KEY: dg.MetadataValue.json(found),
         **{f"{k}_partitions": len(v) for k, v in found.items()},
         "skipped": "; ".join(notes) or "none",
         "partitions": dg.MetadataValue.md("\n".join(f"- {k}: {', '.join(v)}" for k, v in found.items()))})
@@ -324,24 +325,3 @@ def discover(jira: JiraResource, github: GitHubResource,
 
 
 PARTITIONS = {"jira": JIRA_PROJECTS, "github": GITHUB_REPOSITORIES}
-
-
-def register_partitions(instance: dg.DagsterInstance, found: dict[str, list[str]], prune: bool = True) -> None:
-    """Make the instance's dynamic partitions exactly the discovered keys (so a range covers just them)."""
-    for name, keys in found.items():
-        pdef = PARTITIONS[name]
-        have = set(instance.get_dynamic_partitions(pdef.name))
-        new = [k for k in keys if k not in have]
-        if new:
-            instance.add_dynamic_partitions(pdef.name, new)
-        if prune:
-            for k in have - set(keys):
-                instance.delete_dynamic_partition(pdef.name, k)
-
-
-def range_tags(instance: dg.DagsterInstance, source: str) -> dict[str, str] | None:
-    """Run tags selecting every registered partition of a source (None when it has none)."""
-    keys = instance.get_dynamic_partitions(PARTITIONS[source].name)
-    if not keys:
-        return None
-    return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
