@@ -189,6 +189,32 @@ def add_remote_links(issues: list[JiraIssue], pulls: list[GhPull], keys: IssueKe
         issue.remote_links.sort(key=lambda x: x.id)
 
 
+FLAG_WHEN_BLOCKED = 3  # issues flagged by the very history that moves them to a blocked status
+
+
+def flag_when_blocked(issues: list[JiraIssue], blocked: set[str], scale: str, seed: int) -> None:
+    """A few issues are flagged by the history that moves them to a blocked status and unflagged by the one that
+    moves them out: a flag and a blocked status from one instant, one wait in the ledger (docs/metrics-rulings.md)."""
+    from sandbox.gen_jira import FLAG_VALUE
+    from sandbox.model import FIELD_FLAGGED
+
+    rng = random.Random(f"flag-when-blocked:{scale}:{seed}")
+    found = []
+    for issue in issues:
+        hs = issue.histories
+        for k, h in enumerate(hs):
+            if any(it.field == "status" and it.to in blocked for it in h.items) and \
+                    not any(it.field in ("Flagged", "Workflow") for it in h.items):
+                out = next((j for j in range(k + 1, len(hs)) if any(it.field == "status" for it in hs[j].items)), None)
+                between = hs[k + 1:out + 1] if out is not None else []
+                if out is not None and not any(it.field in ("Flagged", "Workflow") for x in between for it in x.items):
+                    found.append((issue, h, hs[out]))
+                break
+    for _issue, enter, leave in rng.sample(found, min(FLAG_WHEN_BLOCKED, len(found))):
+        enter.items.append(item("Flagged", FIELD_FLAGGED, None, None, FLAG_VALUE, "Impediment", "custom"))
+        leave.items.append(item("Flagged", FIELD_FLAGGED, FLAG_VALUE, "Impediment", None, None, "custom"))
+
+
 def number_histories(issues: list[JiraIssue], first: int = FIRST_HISTORY_ID) -> None:
     """History ids: unique across the site and increasing with time."""
     allh = [(h.created, i.id, k, h) for i in issues for k, h in enumerate(i.histories)]
@@ -306,6 +332,7 @@ def generate(scale: str, seed: int) -> Store:
     org = build_org(scale, seed)
     issues = build_jira(org, scale, seed, n_jira)
     add_links(org, issues, scale, seed)
+    flag_when_blocked(issues, {k for k, v in org.statuses.items() if v.state == "blocked"}, scale, seed)
     gone = deleted_statuses()
     migrate(issues, {**{k: v.name for k, v in org.statuses.items()}, **{k: v.name for k, v in gone.items()}},
             org.lead("platform"), org.start, org.now, seed, scale)
