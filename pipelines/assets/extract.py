@@ -89,7 +89,7 @@ def _done_this_run(context: dg.AssetExecutionContext, landing: Path, source: str
 
     if context.retry_number == 0:
         return False
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     started = record.start_time if record and record.start_time else None
     if started is None:
         return False

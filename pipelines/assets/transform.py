@@ -37,7 +37,7 @@ def run_as_of(context: dg.AssetExecutionContext) -> datetime:
     tag = context.run.tags.get("flowlens/as_of")
     if tag:
         return resolve_as_of(tag)
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     created = record.create_timestamp if record else datetime.now(UTC)
     return resolve_as_of(created.astimezone(UTC))
 
