@@ -288,7 +288,7 @@ DELETED_ITEMS = 3  # issues and pull requests (each) with actions of an account 
 
 def add_deleted_accounts(issues: list[JiraIssue], pulls: list[GhPull], scale: str, seed: int) -> None:
     """Accounts deleted since they acted, on a few items. Jira: some histories (status changes first) keep an
-    author object naming nobody (DELETED_PID). GitHub: a reviewer nobody requested nor assigned on the pull request
+    author object naming nobody (DELETED_PID), and some JSM approvals an approver naming nobody. GitHub: a reviewer nobody requested nor assigned on the pull request
     becomes GitHub's `ghost` on their reviews (no `user` on a review in REST, a null author in GraphQL); only
     reviewers who did nothing else on it, so REST and GraphQL extracts land the same. The truth oracle counts
     them as the one person deleted:user."""
@@ -300,6 +300,10 @@ def add_deleted_accounts(issues: list[JiraIssue], pulls: list[GhPull], scale: st
         authored.sort(key=lambda h: not any(it.field == "status" for it in h.items))
         for h in authored[:rng.randint(1, 2)]:
             h.author = DELETED_PID
+    asked = [a for i in issues for a in i.approvals if len(a.approvers) > 1]
+    for approval in rng.sample(asked, min(DELETED_ITEMS, len(asked))):  # a JSM approver deleted since
+        k = rng.randrange(len(approval.approvers))
+        approval.approvers[k] = (DELETED_PID, approval.approvers[k][1])
     found = []
     for pull in pulls:
         named = {e.requested_reviewer for e in pull.events} | {e.assignee for e in pull.events} | set(pull.assignees)

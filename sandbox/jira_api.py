@@ -504,6 +504,10 @@ def render_approval(app_or_store: AppView | Store, issue: JiraIssue, approval: J
     tz = tz or user_tz(store)
     approvers = []
     for pid, decision in approval.approvers:
+        if pid == DELETED_PID:  # an approver whose account was deleted since: an object that names nobody
+            approvers.append({"approver": {"displayName": "Former user", "active": False, "_links": {}},
+                              "approverDecision": decision})
+            continue
         person = store.people[pid]
         u = render_user(person, deployment, base_url, 2) or {}
         approver = {k: u[k] for k in ("accountId", "name", "key", "emailAddress", "displayName", "active",

@@ -296,3 +296,20 @@ def test_the_checks_list_of_known_timeline_event_types_is_the_connectors() -> No
     block = block[block.index("not in ("):block.index("group by")]
     listed = re.findall(r"'([a-z0-9_-]+)'", re.sub(r"--.*", "", block))
     assert len(listed) == len(set(listed)) and set(listed) == TIMELINE_EVENTS | UNUSED_EVENTS
+
+
+# ------------------------------------------------------------------ deleted accounts
+
+
+def test_a_deleted_jsm_approver_and_a_deleted_history_author_are_the_deleted_person(org: Org, tmp_path: Path) -> None:
+    org.issue("OPS-1", MON, [(MON + H, "ana", [st("To Do", "In Progress")]),
+                             (MON + 6 * H, "ana", [st("In Progress", "Done")])], assignee0="ana")
+    org.changelogs[-1]["changeHistories"][1]["author"] = {"displayName": "Former user", "active": False}
+    jsm(org, "OPS-1", "1", MON + 2 * H, MON + 4 * H, approvers=("boss", "gone"))
+    approver = org.approvals[-1]["approval"]["approvers"][1]
+    approver["approver"] = {"displayName": "Former user", "active": False}  # no accountId, key or name
+    con = build(tmp_path, org)
+    assert rows(con, "select requested_of, decided_by, outcome from marts.approval_waits") == [
+        ("deleted:user,jira:boss", "deleted:user,jira:boss", "approved")]
+    assert rows(con, "select author_id from core.jira_changes_all where field_lower = 'status' order by created_at") == [
+        ("jira:ana",), ("deleted:user",)]

@@ -53,7 +53,9 @@ jira_states_deduped as (
 ),
 
 jsm_approvers as (
-    select a.issue_id, a.approval_id, p.person_id, ap.decision
+    -- an approver object naming no account (no accountId, key or name) is a deleted account: deleted:user
+    select a.issue_id, a.approval_id,
+        coalesce(p.person_id, case when ap.approver_user is null then 'deleted:user' end) as person_id, ap.decision
     from staging.stg_jira__approvals as a,
         unnest(a.approvers) as t(ap)
     left join core.person_aliases as p on p.raw_id = 'jira:' || ap.approver_user
