@@ -313,3 +313,21 @@ def test_a_deleted_jsm_approver_and_a_deleted_history_author_are_the_deleted_per
         ("deleted:user,jira:boss", "deleted:user,jira:boss", "approved")]
     assert rows(con, "select author_id from core.jira_changes_all where field_lower = 'status' order by created_at") == [
         ("jira:ana",), ("deleted:user",)]
+
+
+def test_a_review_request_of_a_deleted_account_is_kept_as_the_deleted_person(org: Org, tmp_path: Path) -> None:
+    # GraphQL answers a deleted reviewer as a null requestedReviewer and a null review author: the request and the
+    # review land without a login (REST would say ghost); both are the deleted person's, and the wait is kept
+    from tests.test_warehouse_rules import ev
+
+    review = ev("reviewed", MON + 3 * H, "x", state="APPROVED")
+    review["user"] = None
+    org.pr("acme/api", 1, "ana", MON, [ev("review_requested", MON + H, "ana"), review,
+                                       ev("merged", MON + 4 * H, "ana"), ev("closed", MON + 4 * H, "ana")])
+    org.pr("acme/api", 2, "ana", MON, [ev("review_requested", MON + H, "ana", reviewer="ghost"),
+                                       ev("reviewed", MON + 2 * H, "ghost", state="APPROVED")])
+    con = build(tmp_path, org)
+    assert rows(con, "select item_id, requested_of, decided_by, outcome, calendar_s from marts.approval_waits "
+                     "order by item_id") == [
+        ("github:acme/api#1", "deleted:user", "deleted:user", "approved", 2 * 3600.0),
+        ("github:acme/api#2", "deleted:user", "deleted:user", "approved", 3600.0)]

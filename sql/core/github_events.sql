@@ -90,6 +90,10 @@ timeline as (
     case
         when events.requested_team is not null
             then 'github-team:' || split_part(events.repository, '/', 1) || '/' || events.requested_team
+        -- a request naming neither a reviewer nor a team: an account deleted since (GraphQL's null
+        -- requestedReviewer; REST says ghost, which the aliases map to the same person)
+        when events.event in ('review_requested', 'review_request_removed') and events.requested_reviewer is null
+            then 'deleted:user'
         else reviewer.person_id
     end as requested_of,
     events.requested_team,
