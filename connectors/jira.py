@@ -72,6 +72,7 @@ class JiraSettings:
     jql: str | None = None
     overlap_minutes: int = 10
     page_size: int = 100
+    remote_links: bool = True  # one GET issue/{key}/remotelink per changed issue: no bulk endpoint lists them
     http: HttpSettings = field(default_factory=HttpSettings)
 
     @classmethod
@@ -619,7 +620,7 @@ class _ProjectRun:
             updated = _issue_time(self.source, key or issue_id, fields)
             if updated and (self.max_updated is None or updated > self.max_updated):
                 self.max_updated = updated
-            if key:
+            if key and self.source.settings.remote_links:
                 self.futures.append(self.pool.submit(self.source.fetch_remote_links, issue_id, key))
             found = self._field_approvals(issue_id, key, fields)
             if found is None:

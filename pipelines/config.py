@@ -69,6 +69,7 @@ class JiraSource(_Strict):
     jql: str | None = None
     overlap_minutes: int = Field(10, ge=0)
     reconcile_every_runs: int = Field(7, ge=1)
+    remote_links: bool = True  # a request per changed issue; off: pull requests link by the keys they name
     # What names an issue in a pull request's branch, title or body (matched case-insensitively; the whole
     # match is the key). Default: the Jira key syntax, word-bounded; only keys of synced issues link.
     issue_key_pattern: str | None = None

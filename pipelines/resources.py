@@ -99,7 +99,7 @@ class JiraResource(_Flowlens):
         try:
             return _settings(JiraSettings, os.environ if environ is None else environ,
                              projects=list(src.projects) or None, jql=src.jql, overlap_minutes=src.overlap_minutes,
-                             ca_bundle=src.ca_bundle)
+                             ca_bundle=src.ca_bundle, remote_links=src.remote_links)
         except ConnectorError as e:
             raise SourceSkipped(f"Jira skipped: {e}") from None
 

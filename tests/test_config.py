@@ -79,3 +79,13 @@ def test_a_ca_bundle_reaches_each_sources_http_client(tmp_path: Path) -> None:
     assert GitHubResource(config_path=str(f)).settings(environ=env).http.ca_bundle == str(pem)
     assert JiraResource(config_path=str(f)).settings(environ=env).http.ca_bundle == str(pem)
     assert GitHubResource().settings(Config(), environ=env).http.ca_bundle is None
+
+
+def test_remote_links_can_be_turned_off_for_a_big_site(tmp_path: Path) -> None:
+    from pipelines.resources import JiraResource
+
+    f = tmp_path / "flowlens.toml"
+    f.write_text("[sources.jira]\nremote_links = false\n")
+    env = {"JIRA_URL": "https://x.atlassian.net", "JIRA_EMAIL": "a@b", "JIRA_API_TOKEN": "t"}
+    assert JiraResource(config_path=str(f)).settings(environ=env).remote_links is False
+    assert JiraResource().settings(Config(), environ=env).remote_links is True  # on unless turned off

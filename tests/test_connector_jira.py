@@ -322,6 +322,14 @@ def test_remote_links_of_every_changed_issue_land_and_a_site_without_them_goes_o
             assert {(g["endpoint"], g["status"]) for g in gaps} == {
                 (f"GET /rest/api/{v}/issue/{{key}}/remotelink", status)}
             assert len(gaps) == len(results)  # each project's manifest says so
+        # a site too big for a request per changed issue turns them off (sources.jira.remote_links = false)
+        sb.app.jira_site = JiraSite()
+        sb.app.reset_stats()
+        results = _sync(sb.env(), tmp_path / "unwanted", remote_links=False)
+        unwanted = _landed(tmp_path / "unwanted")
+        assert unwanted["remote_links"] == {} and unwanted["issues"].keys() == got["issues"].keys()
+        assert not [k for k in sb.app.stats.requests if "remotelink" in k]
+        assert not [g for r in results.values() for g in r.gaps]  # asked not to: not a gap
 
 
 @pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
