@@ -172,13 +172,14 @@ def _config_error(result: Any) -> str:
 
 
 def source_runs(instance: Any) -> list[Any]:
-    """Evaluate the `source_partitions` sensor (pipelines/schedules.py) on the latest `sources` materialization,
-    apply its dynamic partition requests as the sensor daemon does, and return its run requests, in order."""
+    """Evaluate the `source_partitions` sensor's logic (pipelines/schedules.py) on the latest `sources`
+    materialization, apply its dynamic partition requests as the sensor daemon does, and return its run requests,
+    in order."""
     import dagster as dg
 
-    from pipelines.schedules import source_partitions
+    from pipelines.schedules import latest_requests
 
-    result = source_partitions(dg.build_sensor_context(instance=instance))
+    result = latest_requests(instance, None, own_run=True)
     if not isinstance(result, dg.SensorResult):
         return []
     for req in result.dynamic_partitions_requests or []:

@@ -84,20 +84,30 @@ def requests_for(instance: dg.DagsterInstance, found: dict[str, list[str]], tags
     return dg.SensorResult(dynamic_partitions_requests=partition_requests, run_requests=runs, cursor=run_key)
 
 
+def latest_requests(instance: dg.DagsterInstance, cursor: str | None,
+                    own_run: bool = False) -> dg.SensorResult | dg.SkipReason:
+    """What the sensor returns for the latest `sources` materialization newer than `cursor`. One made by `flowlens
+    run` is left to it (it runs what its discovery found itself, `own_run=True`), so a daemon sharing the instance
+    does not extract again what was just extracted."""
+    records = instance.fetch_materializations(dg.AssetKey("sources"), limit=1).records
+    if not records:
+        return dg.SkipReason("`sources` has not been materialized yet")
+    record = records[0]
+    if cursor and int(cursor) >= record.storage_id:
+        return dg.SkipReason("no new `sources` materialization")
+    run = instance.get_run_by_id(record.run_id) if record.run_id else None
+    tags = {k: v for k, v in (run.tags if run else {}).items() if k.startswith("flowlens/")}
+    if not own_run and tags.get("flowlens/trigger") == "flowlens run":
+        return dg.SensorResult(skip_reason="`flowlens run` extracts what its discovery found", cursor=str(record.storage_id))
+    return requests_for(instance, found_of(record.event_log_entry), tags, str(record.storage_id))
+
+
 @dg.sensor(name="source_partitions", jobs=[sites_job, extract_jira_job, extract_github_job],
            minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="After `sources`: the extract partitions become the discovered ones; the site streams and "
                        "the extracts run over all of them.")
 def source_partitions(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    records = context.instance.fetch_materializations(dg.AssetKey("sources"), limit=1).records
-    if not records:
-        return dg.SkipReason("`sources` has not been materialized yet")
-    record = records[0]
-    if context.cursor and int(context.cursor) >= record.storage_id:
-        return dg.SkipReason("no new `sources` materialization")
-    run = context.instance.get_run_by_id(record.run_id) if record.run_id else None
-    tags = {k: v for k, v in (run.tags if run else {}).items() if k.startswith("flowlens/")}
-    return requests_for(context.instance, found_of(record.event_log_entry), tags, str(record.storage_id))
+    return latest_requests(context.instance, context.cursor)
 
 
 automation = dg.AutomationConditionSensorDefinition(

@@ -146,6 +146,16 @@ def test_the_sensor_makes_the_discovered_partitions_and_launches_the_extracts():
         again = source_partitions(dg.build_sensor_context(instance=instance, cursor=result.cursor))
         assert isinstance(again, dg.SkipReason)
 
+        @dg.asset(name="sources")
+        def discovered_by_flowlens_run() -> dg.MaterializeResult:
+            return dg.MaterializeResult(metadata={"found": dg.MetadataValue.json({"jira": ["NEW"]})})
+
+        assert dg.materialize([discovered_by_flowlens_run], instance=instance,
+                              tags={"flowlens/trigger": "flowlens run"}).success
+        left = source_partitions(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+        assert not left.run_requests and not left.dynamic_partitions_requests  # flowlens run runs them itself
+        assert int(left.cursor) > int(result.cursor)
+
 
 def test_automation_carries_the_nightly_run_downstream():
     """The automation sensor leaves discovery and the extracts to the schedule and the sensor; once they are done
