@@ -179,3 +179,19 @@ def test_automation_carries_the_nightly_run_downstream():
         assert not requested & {"sources", "jira_site", "github_site", "jira_extract", "github_extract"}
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         assert not {r.key.to_user_string() for r in result.results if r.true_subset.size}  # requested once
+
+
+def test_loading_the_code_location_leaves_the_warning_filters_alone():
+    """Importing flowlens must not silence Dagster's warnings for the whole process (a user's own code too);
+    the libraries are imported first: what they set on import is theirs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import warnings\nimport dagster, duckdb, requests, jira\nbefore = list(warnings.filters)\n"
+            "import pipelines.definitions\n"
+            "added = [f for f in warnings.filters if f not in before]\nprint(added)\n")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                         check=True).stdout.strip().splitlines()[-1]
+    assert out == "[]", out

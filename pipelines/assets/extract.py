@@ -22,12 +22,20 @@ from connectors.http import ConnectorError
 from pipelines import full_refresh, progress
 from pipelines.resources import GitHubResource, JiraResource, SourceSkipped, WarehouseResource
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy is beta in 1.13
-
 JIRA_PROJECTS = dg.DynamicPartitionsDefinition(name="jira_projects")
 GITHUB_REPOSITORIES = dg.DynamicPartitionsDefinition(name="github_repositories")
 EXTRACT_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 PARALLEL_PARTITIONS = 4
+
+
+def _extract_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`dg.asset` whose partitions run as one step (a single-run backfill policy: beta in dagster 1.13, its
+    warning silenced here and nowhere else)."""
+    def wrap(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            return dg.asset(backfill_policy=dg.BackfillPolicy.single_run(), **kwargs)(fn)
+    return wrap
 FOUND_KEY = "found"  # the `sources` materialization's metadata: {"jira": [keys], "github": [keys]}
 
 # Once everything upstream is done and nothing upstream is in progress; never past a failed blocking check.
@@ -172,7 +180,7 @@ def _keys(context: dg.AssetExecutionContext) -> list[str]:
     return list(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else []
 
 
-@dg.asset(group_name="jira", pool="jira_api", retry_policy=EXTRACT_RETRY, kinds={"jira"}, deps=["sources"],
+@_extract_asset(group_name="jira", pool="jira_api", retry_policy=EXTRACT_RETRY, kinds={"jira"}, deps=["sources"],
           description="Jira site-wide streams: statuses, fields, the user, link types.")
 def jira_site(context: dg.AssetExecutionContext, jira: JiraResource) -> dg.MaterializeResult:
     try:
@@ -202,7 +210,7 @@ def _tell_gaps(context: dg.AssetExecutionContext, source_name: str, source: Any)
     source.on_gap = on_gap
 
 
-@dg.asset(group_name="github", pool="github_api", retry_policy=EXTRACT_RETRY, kinds={"github"}, deps=["sources"],
+@_extract_asset(group_name="github", pool="github_api", retry_policy=EXTRACT_RETRY, kinds={"github"}, deps=["sources"],
           description="GitHub organisation teams and their members (name, email), as this run sees them: the "
                       "teams and identity joins used when flowlens.toml configures none.")
 def github_site(context: dg.AssetExecutionContext, github: GitHubResource) -> dg.MaterializeResult:
@@ -227,9 +235,9 @@ def github_site(context: dg.AssetExecutionContext, github: GitHubResource) -> dg
                                           **{f"records_{s}": n for s, n in sorted(result.records.items())}})
 
 
-@dg.asset(group_name="jira", pool="jira_api", partitions_def=JIRA_PROJECTS, retry_policy=EXTRACT_RETRY,
+@_extract_asset(group_name="jira", pool="jira_api", partitions_def=JIRA_PROJECTS, retry_policy=EXTRACT_RETRY,
           deps=["sources"],
-          backfill_policy=dg.BackfillPolicy.single_run(), kinds={"jira"},
+          kinds={"jira"},
           description="One Jira project's changed issues, changelogs and approvals, landed as raw pages.")
 def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -249,9 +257,9 @@ def jira_extract(context: dg.AssetExecutionContext, jira: JiraResource,
     return _extract_many(context, "jira", keys, many, source)
 
 
-@dg.asset(group_name="github", pool="github_api", partitions_def=GITHUB_REPOSITORIES, retry_policy=EXTRACT_RETRY,
+@_extract_asset(group_name="github", pool="github_api", partitions_def=GITHUB_REPOSITORIES, retry_policy=EXTRACT_RETRY,
           deps=["sources"],
-          backfill_policy=dg.BackfillPolicy.single_run(), kinds={"github"},
+          kinds={"github"},
           description="One GitHub repository's pull requests, issues, reviews and timelines, landed as raw pages.")
 def github_extract(context: dg.AssetExecutionContext, github: GitHubResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
