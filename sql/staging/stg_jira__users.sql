@@ -27,7 +27,10 @@ select
     any_value(u.accountId) as account_id,
     any_value(u.key) as user_key,
     any_value(u.name) as user_name,
-    any_value(u.displayName) as display_name,
+    -- one user seen under several names (a rename; a short name in one payload): the full name, then the first
+    -- alphabetically; any_value picked one by thread timing
+    arg_min(u.displayName, (not contains(coalesce(u.displayName, ''), ' '), u.displayName is null, u.displayName))
+        as display_name,
     -- the address when the site shows it (Cloud hides it unless the user's profile makes it visible)
     any_value(nullif(u.emailAddress, '')) as email_address,
     -- Cloud apps (Automation for Jira, integrations) are not people
