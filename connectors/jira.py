@@ -539,11 +539,9 @@ class JiraSource:
         try:
             return [approval_record(issue_id, key, a) for page in iter_approval_pages(self.client, key) for a in page]
         except (NotFoundError, ApiError) as e:
-            status = 404 if isinstance(e, NotFoundError) else e.status
-            if status == 404 and "null for uri" not in str(e):
+            status = _optional_endpoint_refused(e)
+            if status is None:
                 return []  # JSM's own answer: not a customer request, or deleted since the search
-            if status not in (403, 404):
-                raise
             self._approvals_ok = False
             self._gap(f"GET {APPROVALS_PATH}", status, "Service Management approvals unavailable: JSM "
                       f"{'refuses these credentials' if status == 403 else 'is not on this site'}; approval "
@@ -565,11 +563,9 @@ class JiraSource:
         try:
             links = self.client.get_json(path.replace("{key}", key), label=f"GET {path}")
         except (NotFoundError, ApiError) as e:
-            status = 404 if isinstance(e, NotFoundError) else e.status
-            if status == 404 and "null for uri" not in str(e):
+            status = _optional_endpoint_refused(e)
+            if status is None:
                 return remote_links_record(issue_id, key, [])  # deleted since the search
-            if status not in (403, 404):
-                raise
             self._remote_links_ok = False
             self._gap(f"GET {path}", status, "remote links unavailable: the site "
                       f"{'refuses them to these credentials' if status == 403 else 'does not offer them'}; pull "
@@ -579,6 +575,18 @@ class JiraSource:
             raise InvalidPayloadError(f"GET {path} of issue {key}: 200 with {str(links)[:80]!r}, not a list of remote "
                                       "links; report it to your Jira admin with the issue key")
         return remote_links_record(issue_id, key, [x for x in links if isinstance(x, dict)])
+
+
+def _optional_endpoint_refused(e: NotFoundError | ApiError) -> int | None:
+    """An optional per-issue endpoint's failure: its status when the site lacks the resource (a 404 from the server
+    itself, "null for uri") or refuses it (403); None for Jira's own 404 (the issue or request is not there);
+    anything else is raised again."""
+    status = 404 if isinstance(e, NotFoundError) else e.status
+    if status == 404 and "null for uri" not in str(e):
+        return None
+    if status not in (403, 404):
+        raise e
+    return status
 
 
 class _ProjectRun:
